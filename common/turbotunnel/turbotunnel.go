@@ -1,0 +1,45 @@
+// Package turbotunnel provides the session layer shared by client and bridge:
+// the stream prologue (token and ClientID), packet queues keyed by ClientID
+// for the bridge, and a redialing packet conn for the client. KCP runs on top
+// of these net.PacketConn implementations so that one KCP/smux session can
+// outlive the proxies that carry it. See PROTOCOL.md §6.
+package turbotunnel
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+)
+
+// Token is the 8-byte magic every carrier stream starts with.
+var Token = [8]byte{0x12, 0x93, 0x60, 0x5d, 0x27, 0x81, 0x75, 0xf5}
+
+// QueueSize is the capacity of each per-client packet queue; packets beyond
+// it are dropped (KCP retransmits).
+const QueueSize = 512
+
+// MaxPacketSize is the largest packet queued or sent; senders keep KCP's MTU
+// at or below it so every bridge version accepts it (PROTOCOL.md §6.2).
+const MaxPacketSize = 1400
+
+// ErrClosed is returned by operations on a closed packet conn.
+var ErrClosed = errors.New("turbotunnel: use of closed packet conn")
+
+// ClientID identifies one client session across all the proxies it uses. It
+// is a net.Addr so that KCP can key sessions by it.
+type ClientID [8]byte
+
+// NewClientID returns a fresh random ClientID.
+func NewClientID() ClientID {
+	var id ClientID
+	if _, err := rand.Read(id[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return id
+}
+
+// Network implements net.Addr.
+func (id ClientID) Network() string { return "clientid" }
+
+// String implements net.Addr: the ID in lowercase hex.
+func (id ClientID) String() string { return hex.EncodeToString(id[:]) }
