@@ -8,7 +8,8 @@ package turbotunnel
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
+	"fmt"
+	"net"
 )
 
 // Token is the 8-byte magic every carrier stream starts with.
@@ -22,8 +23,10 @@ const QueueSize = 512
 // at or below it so every bridge version accepts it (PROTOCOL.md §6.2).
 const MaxPacketSize = 1400
 
-// ErrClosed is returned by operations on a closed packet conn.
-var ErrClosed = errors.New("turbotunnel: use of closed packet conn")
+// ErrClosed is returned (inside a *net.OpError) by operations on a packet
+// conn closed with Close. It wraps net.ErrClosed, so errors.Is(err,
+// net.ErrClosed) holds too.
+var ErrClosed = fmt.Errorf("turbotunnel: use of closed packet conn: %w", net.ErrClosed)
 
 // ClientID identifies one client session across all the proxies it uses. It
 // is a net.Addr so that KCP can key sessions by it.
