@@ -16,14 +16,18 @@ type Matcher struct {
 	suffix string
 }
 
-// New parses a pattern. The empty pattern matches every name.
+// New parses a pattern. The empty pattern matches every name. Case is
+// ignored, and so is a trailing dot of an absolute name ("example.net.$").
 func New(pattern string) Matcher {
 	m := Matcher{}
 	if strings.HasPrefix(pattern, "^") {
 		m.exact = true
 		pattern = pattern[1:]
 	}
-	m.suffix = strings.ToLower(strings.TrimSuffix(pattern, "$"))
+	// A trailing dot (an absolute name) is dropped as IsMember drops it
+	// from hostnames; otherwise such a pattern could match nothing.
+	pattern = strings.TrimSuffix(strings.TrimSuffix(pattern, "$"), ".")
+	m.suffix = strings.ToLower(pattern)
 	return m
 }
 
