@@ -1,0 +1,15 @@
+// Package server implements the bridge side of Snowfall, wire-compatible with
+// Tor's snowflake-server (PROTOCOL.md §6 and §8).
+//
+// A Server accepts WebSocket connections from proxies on every HTTP path.
+// Each connection starts with the turbotunnel prologue (token and ClientID)
+// followed by encapsulated KCP packets. Packets are sorted by ClientID into
+// one of several KCP engines, whose per-client queues outlive any single
+// proxy, so that a client's KCP/smux session survives a change of proxy.
+// Every smux stream a client opens is handed out by Server.Accept as a Conn;
+// the caller (cmd/snowfall-server) connects it to Tor with ORDialer and Pipe.
+//
+// Bad input (a wrong token, a truncated prologue, an oversized or malformed
+// chunk, a peer that stops reading) closes only the connection it came on.
+// Memory per connection is bounded, and so is the number of connections.
+package server

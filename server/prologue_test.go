@@ -1,0 +1,102 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/snowfall-pt/snowfall/common/turbotunnel"
+)
+
+func TestReadPrologue(t *testing.T) {
+	tok := turbotunnel.Token[:]
+	cid := []byte{1, 2, 3, 4, 5, 6, 7, 8}
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	badTok := append([]byte{}, tok...)
+	badTok[7] ^= 1
+	tests := []struct {
+		name    string
+		in      []byte
+		wantErr error // nil for success
+	}{
+		{"good", cat(tok, cid), nil},
+		{"good with data after", cat(tok, cid, []byte{0x81, 0xaa}), nil},
+		{"empty", nil, errNoPrologue},
+		{"short token", tok[:5], errShortPrologue},
+		{"wrong token", cat(badTok, cid), errBadToken},
+		{"wrong short token", []byte("GET / HTTP/1.1\r\n"), errBadToken},
+		{"token only", tok, errShortPrologue},
+		{"short id", cat(tok, cid[:3]), errShortPrologue},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// One byte per read, as a WebSocket may deliver it.
+			for _, r := range []*bytes.Reader{bytes.NewReader(tt.in), nil} {
+				var got turbotunnel.ClientID
+				var err error
+				if r != nil {
+					got, err = readPrologue(r)
+				} else {
+					got, err = readPrologue(iotest.OneByteReader(bytes.NewReader(tt.in)))
+				}
+				if tt.wantErr != nil {
+					if !errors.Is(err, tt.wantErr) {
+						t.Fatalf("err = %v, want %v", err, tt.wantErr)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got[:], cid) {
+					t.Fatalf("ClientID = %x, want %x", got, cid)
+				}
+			}
+		})
+	}
+}
+
+func TestReadPrologueReadError(t *testing.T) {
+	boom := errors.New("boom")
+	_, err := readPrologue(iotest.ErrReader(boom))
+	if !errors.Is(err, boom) {
+		t.Fatalf("err = %v, want it to wrap %v", err, boom)
+	}
+}
+
+// FuzzCarrierStream feeds arbitrary bytes through the path a WebSocket's
+// data takes: prologue, then chunks into a KCP engine's queue. Whatever the
+// input, the result is one of the known outcomes and nothing panics.
+func FuzzCarrierStream(f *testing.F) {
+	p := append(turbotunnel.Token[:], 1, 2, 3, 4, 5, 6, 7, 8)
+	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	f.Add([]byte{})
+	f.Add(p)
+	f.Add(cat(p, []byte{0x83, 1, 2, 3}))
+	f.Add(cat(p, []byte{0x03, 0, 0, 0, 0x81, 9}))         // padding, then data
+	f.Add(cat(p, []byte{0xca, 0x79}, make([]byte, 1401))) // oversized
+	f.Add(cat(p, []byte{0xc0, 0x80, 0x80, 0x00}))         // prefix too long
+	f.Add(cat(p, []byte{0x85, 1}))                        // truncated chunk
+	f.Add(cat(p, []byte{0xca, 0x78}, make([]byte, 1400))) // exactly the limit
+	f.Add(cat(p, []byte{0x40, 0x04, 0, 0, 0, 0, 0x80}))   // non-minimal padding, empty data
+	f.Add(turbotunnel.Token[:3])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		pconn := turbotunnel.NewQueuePacketConn(instanceAddr(0), time.Minute)
+		defer pconn.Close()
+		r := bufio.NewReader(bytes.NewReader(b))
+		cid, err := readPrologue(r)
+		if err != nil {
+			if !errors.Is(err, errNoPrologue) && !errors.Is(err, errShortPrologue) && !errors.Is(err, errBadToken) {
+				t.Fatalf("readPrologue: unexpected error %v", err)
+			}
+			return
+		}
+		err = pumpUp(r, pconn, cid)
+		if err != nil && !errors.Is(err, errOversizedChunk) && !errors.Is(err, errMalformedChunk) && !errors.Is(err, errTruncatedChunk) {
+			t.Fatalf("pumpUp: unexpected error %v", err)
+		}
+	})
+}
