@@ -1,0 +1,86 @@
+package broker
+
+import (
+	"net/http"
+	"testing"
+	"time"
+)
+
+func fuzzBroker(f *testing.F) http.Handler {
+	cfg := testConfig()
+	cfg.ProxyTimeout = time.Millisecond
+	cfg.ClientTimeout = time.Millisecond
+	cfg.DefaultRelayPattern = testPattern
+	b, err := New(cfg)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { b.Close() })
+	return b.Handler()
+}
+
+func checkStatus(t *testing.T, r result) {
+	switch r.code {
+	case 200, 400, 500, 503, 504:
+	default:
+		t.Fatalf("status %d", r.code)
+	}
+}
+
+func FuzzClientHandler(f *testing.F) {
+	h := fuzzBroker(f)
+	f.Add(clientPoll(testOffer, "unknown", ""), "")
+	f.Add(clientPoll(testOffer, "unrestricted", fp2), "")
+	f.Add("1.0\n{\"offer\":\"x\",\"fingerprint\":\"00\"}", "")
+	f.Add(testOffer, "restricted")
+	f.Add("{", "cone")
+	f.Add("1.0\n{\"offer\":1}", "")
+	f.Fuzz(func(t *testing.T, body, nat string) {
+		checkStatus(t, do(h, "POST", "/client", body, "Snowflake-NAT-Type", nat))
+	})
+}
+
+func FuzzProxyHandler(f *testing.F) {
+	h := fuzzBroker(f)
+	f.Add(proxyPoll("sid", "unknown", 0, pat(testPattern)))
+	f.Add(proxyPoll("sid", "unrestricted", 8, nil))
+	f.Add(`{"Sid":"a","Version":"1.2","Clients":-5,"AcceptedRelayPattern":""}`)
+	f.Add(`{"sid":"a","version":"1","nat":"restricted","acceptedrelaypattern":"^x"}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		r := do(h, "POST", "/proxy", body)
+		checkStatus(t, r)
+		if r.code == 200 && len(r.body) == 0 {
+			t.Fatal("empty 200 reply")
+		}
+	})
+}
+
+func FuzzAnswerHandler(f *testing.F) {
+	h := fuzzBroker(f)
+	f.Add(answerBody("sid", testAnswer))
+	f.Add(`{"Version":"1.0","Sid":"x","Answer":""}`)
+	f.Add(`{}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		r := do(h, "POST", "/answer", body)
+		checkStatus(t, r)
+		if r.code == 200 && r.body != `{"Status":"client gone"}` {
+			t.Fatalf("answer without a client: %q", r.body)
+		}
+	})
+}
+
+func FuzzAMPHandler(f *testing.F) {
+	h := fuzzBroker(f)
+	f.Add("0abcdefghijkl/" + "MS4wCnt9")
+	f.Add("0/")
+	f.Add("1x/y")
+	f.Add("0a/b/c/MS4wCnsib2ZmZXIiOiJ4In0")
+	f.Fuzz(func(t *testing.T, path string) {
+		req := httptestRequest("GET", "/amp/client/", "")
+		req.URL.Path = "/amp/client/" + path
+		r := serve(h, req)
+		if r.code != 200 && r.code != 500 && r.code/100 != 3 {
+			t.Fatalf("status %d", r.code)
+		}
+	})
+}
