@@ -1,0 +1,262 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+)
+
+// PeerSource connects to new proxies. The default source rendezvouses
+// through the broker and opens a WebRTC data channel; tests and embedders
+// may supply another.
+type PeerSource interface {
+	// Connect returns an open connection to a new proxy, or an error.
+	Connect(ctx context.Context) (net.Conn, error)
+}
+
+// doner is implemented by connections that signal their own death (such as
+// webrtcpeer.Conn), so idle ones can be dropped from the pool at once.
+type doner interface {
+	Done() <-chan struct{}
+}
+
+// errPoolClosed is returned by take after the pool has been closed.
+var errPoolClosed = errors.New("proxy pool closed")
+
+// Retry delays of the collect loop after consecutive failures; the last one
+// repeats.
+var retryDelays = []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, ReconnectTimeout}
+
+// pool keeps up to max proxies for one session: the one in use plus idle
+// ones ready to take over. A single collector goroutine connects new proxies
+// whenever fewer than max are alive.
+type pool struct {
+	src   PeerSource
+	max   int
+	log   *slog.Logger
+	stats *trafficStats
+
+	mu      sync.Mutex
+	idle    []*peerConn // newest last
+	alive   int         // idle + in use
+	lastErr error
+	fatal   error // a permanent error: stop collecting
+	changed chan struct{}
+	wake    chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func newPool(src PeerSource, max int, stats *trafficStats, log *slog.Logger) *pool {
+	if max < 1 {
+		max = 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pool{
+		src:     src,
+		max:     max,
+		log:     log,
+		stats:   stats,
+		changed: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		ctx:     ctx,
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	go p.collect()
+	return p
+}
+
+// collect connects proxies while fewer than max are alive. After a failure
+// it waits (2 s, 4 s, 8 s, then every 10 s); when at capacity it sleeps until
+// a proxy dies or ReconnectTimeout passes.
+func (p *pool) collect() {
+	defer close(p.done)
+	failures := 0
+	for {
+		p.mu.Lock()
+		need := p.alive < p.max && p.fatal == nil
+		p.mu.Unlock()
+		var wait time.Duration
+		if need {
+			conn, err := p.src.Connect(p.ctx)
+			if p.ctx.Err() != nil {
+				if conn != nil {
+					conn.Close()
+				}
+				return
+			}
+			if err != nil {
+				p.fail(err)
+				wait = retryDelays[min(failures, len(retryDelays)-1)]
+				failures++
+				if permanent(err) {
+					return
+				}
+			} else {
+				failures = 0
+				p.add(conn)
+				continue
+			}
+		} else {
+			wait = ReconnectTimeout
+		}
+		// A proxy dying cuts a capacity wait short, but not a back-off.
+		t := time.NewTimer(wait)
+		for waiting := true; waiting; {
+			select {
+			case <-p.ctx.Done():
+				t.Stop()
+				return
+			case <-p.wake:
+				waiting = failures > 0
+			case <-t.C:
+				waiting = false
+			}
+		}
+		t.Stop()
+	}
+}
+
+// fail records a collection error.
+func (p *pool) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastErr = err
+	if permanent(err) {
+		p.fatal = err
+	}
+	p.notifyLocked()
+}
+
+// add puts a new proxy into the idle list.
+func (p *pool) add(conn net.Conn) {
+	pc := &peerConn{Conn: conn, pool: p, stats: p.stats}
+	p.mu.Lock()
+	p.alive++
+	p.idle = append(p.idle, pc)
+	p.notifyLocked()
+	p.mu.Unlock()
+	if d, ok := conn.(doner); ok {
+		go func() {
+			select {
+			case <-d.Done():
+				pc.Close()
+			case <-p.ctx.Done():
+			}
+		}()
+	}
+}
+
+// notifyLocked wakes everyone waiting in take.
+func (p *pool) notifyLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// take returns the newest idle proxy (the one furthest from going stale),
+// waiting for one if needed.
+func (p *pool) take(ctx context.Context) (*peerConn, error) {
+	for {
+		p.mu.Lock()
+		if n := len(p.idle); n > 0 {
+			pc := p.idle[n-1]
+			p.idle = p.idle[:n-1]
+			p.mu.Unlock()
+			return pc, nil
+		}
+		if p.fatal != nil {
+			err := p.fatal
+			p.mu.Unlock()
+			return nil, err
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-p.ctx.Done():
+			return nil, errPoolClosed
+		}
+	}
+}
+
+// err returns the most recent collection error.
+func (p *pool) err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastErr
+}
+
+// gone removes a dead proxy and wakes the collector.
+func (p *pool) gone(pc *peerConn) {
+	p.mu.Lock()
+	p.alive--
+	for i, c := range p.idle {
+		if c == pc {
+			p.idle = append(p.idle[:i], p.idle[i+1:]...)
+			break
+		}
+	}
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close stops collecting and closes the idle proxies. Proxies in use are
+// closed by their user.
+func (p *pool) close() {
+	p.cancel()
+	<-p.done
+	p.mu.Lock()
+	idle := p.idle
+	p.idle = nil
+	p.mu.Unlock()
+	for _, pc := range idle {
+		pc.Close()
+	}
+}
+
+// peerConn is a pooled proxy connection. Closing it, or any read or write
+// error, removes it from the pool.
+type peerConn struct {
+	net.Conn
+	pool  *pool
+	stats *trafficStats
+	once  sync.Once
+}
+
+func (c *peerConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.stats.in(n)
+	if err != nil {
+		c.Close()
+	}
+	return n, err
+}
+
+func (c *peerConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.stats.out(n)
+	if err != nil {
+		c.Close()
+	}
+	return n, err
+}
+
+func (c *peerConn) Close() error {
+	var err error
+	c.once.Do(func() {
+		err = c.Conn.Close()
+		c.pool.gone(c)
+	})
+	return err
+}

@@ -1,0 +1,324 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/snowfall-pt/snowfall/client/internal/fakebridge"
+)
+
+// fakePeers hands out in-memory proxies: each Connect returns one end of a
+// net.Pipe whose other end the fake bridge serves.
+type fakePeers struct {
+	bridge   *fakebridge.Bridge
+	mu       sync.Mutex
+	carriers []*fakeCarrier
+	connects atomic.Int64
+	fail     func(n int64) error // when set and non-nil for the n-th call, Connect fails
+}
+
+// fakeCarrier is the bridge side of a fake proxy; it notes whether the
+// client used it.
+type fakeCarrier struct {
+	net.Conn
+	read   atomic.Int64
+	closed atomic.Bool
+}
+
+func (c *fakeCarrier) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+func (c *fakeCarrier) Close() error {
+	c.closed.Store(true)
+	return c.Conn.Close()
+}
+
+func (f *fakePeers) Connect(ctx context.Context) (net.Conn, error) {
+	n := f.connects.Add(1)
+	if f.fail != nil {
+		if err := f.fail(n); err != nil {
+			return nil, err
+		}
+	}
+	client, server := net.Pipe()
+	fc := &fakeCarrier{Conn: server}
+	f.mu.Lock()
+	f.carriers = append(f.carriers, fc)
+	f.mu.Unlock()
+	go f.bridge.ServeCarrier(fc)
+	return client, nil
+}
+
+// killActive closes the carriers the client is sending on, like a proxy
+// process dying. It returns how many it closed.
+func (f *fakePeers) killActive() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, c := range f.carriers {
+		if c.read.Load() > 0 && !c.closed.Load() {
+			c.Close()
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakePeers) allClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.carriers {
+		if c.closed.Load() {
+			continue
+		}
+		// The bridge side sees EOF once the client side is closed.
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Conn.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			return false
+		}
+	}
+	return true
+}
+
+func echoBridge(t *testing.T) *fakebridge.Bridge {
+	b, err := fakebridge.Start(func(c net.Conn) {
+		io.Copy(c, c)
+		c.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// transfer writes size random bytes to conn and reads back the echo,
+// calling during(fraction) as the read progresses; it checks the hashes.
+func transfer(t *testing.T, conn net.Conn, size int, during func(done int)) {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	want := sha256.Sum256(data)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := conn.Write(data)
+		werr <- err
+	}()
+	h := sha256.New()
+	buf := make([]byte, 32<<10)
+	got := 0
+	conn.SetReadDeadline(time.Now().Add(3 * time.Minute))
+	for got < size {
+		n, err := conn.Read(buf)
+		h.Write(buf[:n])
+		got += n
+		if during != nil && n > 0 {
+			during(got)
+		}
+		if err != nil {
+			t.Fatalf("read after %d of %d bytes: %v", got, size, err)
+		}
+	}
+	if err := <-werr; err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	if !bytes.Equal(h.Sum(nil), want[:]) {
+		t.Fatal("echoed data differ from sent data")
+	}
+}
+
+func TestDialEcho(t *testing.T) {
+	peers := &fakePeers{bridge: echoBridge(t)}
+	tr, err := NewTransport(Config{Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	conn, err := tr.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	transfer(t, conn, 3<<20, nil)
+	conn.Close()
+	if !peers.allClosed() {
+		t.Error("closing the conn left proxies open")
+	}
+}
+
+// TestFailover kills the carrying proxy three times during a transfer; the
+// session must move on without losing a byte, keeping one ClientID.
+func TestFailover(t *testing.T) {
+	for _, max := range []int{1, 3} {
+		t.Run("max="+string(rune('0'+max)), func(t *testing.T) {
+			bridge := echoBridge(t)
+			peers := &fakePeers{bridge: bridge}
+			var switches atomic.Int64
+			tr, err := NewTransport(Config{Peers: peers, MaxPeers: max, OnEvent: func(e Event) {
+				if e.Kind == EventProxySwitched {
+					switches.Add(1)
+				}
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			conn, err := tr.Dial(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			const size = 8 << 20
+			kills := 0
+			transfer(t, conn, size, func(done int) {
+				if kills < 3 && done > (kills+1)*size/4 {
+					if peers.killActive() > 0 {
+						kills++
+					}
+				}
+			})
+			if kills != 3 {
+				t.Fatalf("killed %d proxies, want 3", kills)
+			}
+			if switches.Load() < 3 {
+				t.Errorf("%d proxy switches, want at least 3", switches.Load())
+			}
+			clients := bridge.Clients()
+			if len(clients) != 1 {
+				t.Fatalf("bridge saw %d ClientIDs, want 1", len(clients))
+			}
+			for _, n := range clients {
+				if n < 4 {
+					t.Errorf("ClientID used %d carriers, want at least 4", n)
+				}
+			}
+			if got := peers.connects.Load(); got > 20 {
+				t.Errorf("%d proxies collected for 3 failures", got)
+			}
+		})
+	}
+}
+
+func TestDialRetriesThenFails(t *testing.T) {
+	peers := &fakePeers{bridge: echoBridge(t), fail: func(n int64) error {
+		if n < 3 {
+			return &BrokerError{Msg: "no snowflake proxies currently available"}
+		}
+		return nil
+	}}
+	tr, err := NewTransport(Config{Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := tr.Dial(context.Background())
+	if err != nil {
+		t.Fatalf("Dial after 2 failures: %v", err)
+	}
+	transfer(t, conn, 1000, nil)
+	conn.Close()
+	if peers.connects.Load() < 3 {
+		t.Errorf("%d attempts", peers.connects.Load())
+	}
+
+	always := &fakePeers{bridge: echoBridge(t), fail: func(int64) error { return ErrNoProxies }}
+	tr, _ = NewTransport(Config{Peers: always, ConnectTimeout: 3 * time.Second})
+	_, err = tr.Dial(context.Background())
+	if !errors.Is(err, ErrNoProxy) || !errors.Is(err, ErrNoProxies) {
+		t.Fatalf("err = %v, want ErrNoProxy wrapping the broker's reason", err)
+	}
+
+	// A permanent error is not retried.
+	perm := &fakePeers{bridge: echoBridge(t), fail: func(int64) error {
+		return &BrokerError{Msg: "bridge with requested fingerprint is unknown to the broker"}
+	}}
+	tr, _ = NewTransport(Config{Peers: perm, ConnectTimeout: time.Hour})
+	done := make(chan error, 1)
+	go func() { _, err := tr.Dial(context.Background()); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrBridgeUnknown) {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Dial kept retrying a permanent error")
+	}
+	if n := perm.connects.Load(); n != 1 {
+		t.Errorf("%d attempts for a permanent error, want 1", n)
+	}
+}
+
+func TestDialCancel(t *testing.T) {
+	block := &fakePeers{bridge: echoBridge(t), fail: func(int64) error { return ErrNoProxies }}
+	tr, _ := NewTransport(Config{Peers: block})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := tr.Dial(ctx); done <- err }()
+	time.Sleep(100 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("cancel did not stop Dial")
+	}
+}
+
+func TestNewTransportBadConfig(t *testing.T) {
+	for _, cfg := range []Config{
+		{},
+		{BrokerURL: "not a url"},
+		{BrokerURL: "https://b/", AMPCacheURL: "::"},
+		{BrokerURL: "https://b/", UTLSImitate: "nope"},
+		{BrokerURL: "https://b/", BridgeFingerprint: "00"},
+	} {
+		if _, err := NewTransport(cfg); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("%+v: err = %v", cfg, err)
+		}
+	}
+}
+
+// BenchmarkSessionEcho measures a session over in-memory proxies: what the
+// client adds per byte (KCP, smux, encapsulation, pool accounting).
+func BenchmarkSessionEcho(b *testing.B) {
+	bridge, err := fakebridge.Start(func(c net.Conn) { io.Copy(c, c); c.Close() })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer bridge.Close()
+	tr, err := NewTransport(Config{Peers: &fakePeers{bridge: bridge}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := tr.Dial(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	const chunk = 64 << 10
+	out, in := make([]byte, chunk), make([]byte, chunk)
+	b.SetBytes(chunk)
+	b.ReportAllocs()
+	for b.Loop() {
+		go conn.Write(out)
+		if _, err := io.ReadFull(conn, in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,325 @@
+package webrtcpeer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/snowfall-pt/snowfall/common/sdpjson"
+)
+
+// answerer is an in-process proxy: it answers offers and hands each opened
+// data channel to onOpen.
+type answerer struct {
+	t      *testing.T
+	api    *webrtc.API
+	onOpen func(rwc datachannel.ReadWriteCloser)
+	edit   func(*webrtc.SessionDescription, *webrtc.PeerConnection)
+
+	mu     sync.Mutex
+	labels []string
+	offers []string
+	pcs    []*webrtc.PeerConnection
+}
+
+func newAnswerer(t *testing.T, onOpen func(datachannel.ReadWriteCloser)) *answerer {
+	var se webrtc.SettingEngine
+	se.DetachDataChannels()
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(true)
+	a := &answerer{t: t, api: webrtc.NewAPI(webrtc.WithSettingEngine(se)), onOpen: onOpen}
+	t.Cleanup(func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for _, pc := range a.pcs {
+			pc.Close()
+		}
+	})
+	return a
+}
+
+func (a *answerer) exchange(ctx context.Context, offerJSON string) (string, error) {
+	a.mu.Lock()
+	a.offers = append(a.offers, offerJSON)
+	a.mu.Unlock()
+	offer, err := sdpjson.Decode(offerJSON)
+	if err != nil {
+		return "", err
+	}
+	pc, err := a.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return "", err
+	}
+	a.mu.Lock()
+	a.pcs = append(a.pcs, pc)
+	a.mu.Unlock()
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		a.mu.Lock()
+		a.labels = append(a.labels, dc.Label())
+		a.mu.Unlock()
+		dc.OnOpen(func() {
+			rwc, err := dc.Detach()
+			if err != nil {
+				a.t.Error(err)
+				return
+			}
+			if a.onOpen != nil {
+				go a.onOpen(rwc)
+			}
+		})
+	})
+	if err := pc.SetRemoteDescription(*offer); err != nil {
+		return "", err
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return "", err
+	}
+	g := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return "", err
+	}
+	<-g
+	local := *pc.LocalDescription()
+	if a.edit != nil {
+		a.edit(&local, pc)
+	}
+	return sdpjson.Encode(&local)
+}
+
+func loopDialer(cfg Config) *Dialer {
+	cfg.IncludeLoopback = true
+	cfg.KeepLocalAddresses = true
+	return NewDialer(cfg)
+}
+
+func echo(rwc datachannel.ReadWriteCloser) {
+	buf := make([]byte, 65536)
+	for {
+		n, err := rwc.Read(buf)
+		if err != nil {
+			rwc.Close()
+			return
+		}
+		if _, err := rwc.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+func TestDialEcho(t *testing.T) {
+	a := newAnswerer(t, echo)
+	conn, err := loopDialer(Config{}).Dial(context.Background(), a.exchange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	data := bytes.Repeat([]byte("snowfall"), 256<<10) // 2 MiB, written in one call
+	go conn.Write(data)
+	got := make([]byte, len(data))
+	if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("echo: %v", err)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.labels) != 1 || !regexp.MustCompile(`^snowflake-[0-9a-f]{16}$`).MatchString(a.labels[0]) {
+		t.Errorf("labels %q", a.labels)
+	}
+	offer := a.offers[0]
+	if !strings.Contains(offer, "a=candidate") || !strings.Contains(offer, "end-of-candidates") {
+		t.Errorf("offer lacks its candidates (trickle?)")
+	}
+	if !strings.Contains(offer, `"type":"offer"`) {
+		t.Errorf("offer JSON %q", offer[:40])
+	}
+}
+
+func TestStripLocalCandidates(t *testing.T) {
+	a := newAnswerer(t, nil)
+	var offer string
+	errStop := errors.New("stop")
+	d := NewDialer(Config{IncludeLoopback: true})
+	_, err := d.Dial(context.Background(), func(ctx context.Context, o string) (string, error) {
+		offer = o
+		return "", errStop
+	})
+	if !errors.Is(err, errStop) {
+		t.Fatal(err)
+	}
+	desc, err := sdpjson.Decode(offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(desc.SDP, "\r\n") {
+		if strings.HasPrefix(l, "a=candidate") && strings.Contains(l, " typ host") &&
+			(strings.Contains(l, " 127.") || strings.Contains(l, " ::1 ") || strings.Contains(l, " 10.") || strings.Contains(l, " 192.168.")) {
+			t.Errorf("local candidate kept: %s", l)
+		}
+	}
+	_ = a
+}
+
+func TestBadAnswers(t *testing.T) {
+	a := newAnswerer(t, echo)
+	noCand := func(d *webrtc.SessionDescription, _ *webrtc.PeerConnection) {
+		var keep []string
+		for _, l := range strings.Split(d.SDP, "\r\n") {
+			if !strings.HasPrefix(l, "a=candidate") {
+				keep = append(keep, l)
+			}
+		}
+		d.SDP = strings.Join(keep, "\r\n")
+	}
+	tests := []struct {
+		name     string
+		exchange ExchangeFunc
+		want     error
+	}{
+		{"no candidates", func(ctx context.Context, o string) (string, error) {
+			a.edit = noCand
+			defer func() { a.edit = nil }()
+			return a.exchange(ctx, o)
+		}, ErrNoCandidates},
+		{"offer back", func(ctx context.Context, o string) (string, error) { return o, nil }, ErrNotAnswer},
+		{"not json", func(ctx context.Context, o string) (string, error) { return "{", nil }, nil},
+		{"unknown type", func(ctx context.Context, o string) (string, error) { return `{"type":"x","sdp":"v=0"}`, nil }, nil},
+		{"garbage sdp", func(ctx context.Context, o string) (string, error) {
+			return `{"type":"answer","sdp":"a=candidate:garbage"}`, nil
+		}, nil},
+	}
+	for _, tt := range tests {
+		_, err := loopDialer(Config{}).Dial(context.Background(), tt.exchange)
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		if tt.want != nil && !errors.Is(err, tt.want) {
+			t.Errorf("%s: err = %v, want %v", tt.name, err, tt.want)
+		}
+	}
+}
+
+// TestNeverOpens: the proxy answers but then vanishes; Dial must fail, not
+// hang.
+func TestNeverOpens(t *testing.T) {
+	a := newAnswerer(t, nil)
+	a.edit = func(_ *webrtc.SessionDescription, pc *webrtc.PeerConnection) { pc.Close() }
+	done := make(chan error, 1)
+	go func() {
+		_, err := loopDialer(Config{OpenTimeout: time.Second}).Dial(context.Background(), a.exchange)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Dial succeeded")
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Dial hung")
+	}
+}
+
+func TestStale(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	a := newAnswerer(t, func(rwc datachannel.ReadWriteCloser) { <-hold })
+	conn, err := loopDialer(Config{StaleTimeout: 800 * time.Millisecond}).Dial(context.Background(), a.exchange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-conn.Done():
+		if !errors.Is(conn.Err(), ErrStale) {
+			t.Fatalf("closed with %v, want ErrStale", conn.Err())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("stale channel not closed")
+	}
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Error("read on a stale conn succeeded")
+	}
+}
+
+// TestBackpressure: while the proxy does not read, writes block instead of
+// buffering without bound; once it reads, everything arrives.
+func TestBackpressure(t *testing.T) {
+	start := make(chan struct{})
+	var received atomic.Int64
+	a := newAnswerer(t, func(rwc datachannel.ReadWriteCloser) {
+		<-start
+		buf := make([]byte, 65536)
+		for {
+			n, err := rwc.Read(buf)
+			received.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	})
+	conn, err := loopDialer(Config{StaleTimeout: time.Minute}).Dial(context.Background(), a.exchange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const total = 32 << 20
+	var written atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 16<<10)
+		for written.Load() < total {
+			n, err := conn.Write(chunk)
+			written.Add(int64(n))
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	// Wait until the writer stops making progress.
+	var last int64 = -1
+	for i := 0; i < 100; i++ {
+		time.Sleep(100 * time.Millisecond)
+		w := written.Load()
+		if w == last {
+			break
+		}
+		last = w
+	}
+	if w := written.Load(); w >= total {
+		t.Fatalf("wrote all %d bytes to a proxy that reads nothing", w)
+	}
+	close(start)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("writer stuck after the proxy started reading")
+	}
+	for i := 0; i < 600 && received.Load() < total; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if received.Load() != total {
+		t.Fatalf("proxy received %d of %d bytes", received.Load(), total)
+	}
+}
+
+func TestLabel(t *testing.T) {
+	re := regexp.MustCompile(`^snowflake-[0-9a-f]{16}$`)
+	if l1, l2 := Label(), Label(); !re.MatchString(l1) || l1 == l2 {
+		t.Errorf("labels %q %q", l1, l2)
+	}
+}
