@@ -1,0 +1,77 @@
+package interop
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snowfall-pt/snowfall/common/testbed"
+)
+
+// TestSnowfallClientThroughOurChain runs snowfall-client, driven the way
+// tor drives it (PT environment, SOCKS5 with bridge-line arguments),
+// through Debian's snowflake-proxy (Tor's 2.5.1) and Snowfall's broker and
+// bridge, and moves 50 MB each way, checking every byte.
+func TestSnowfallClientThroughOurChain(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	c := startChain(ctx, t, Config{Client: Snowfall, Proxy: Debian})
+
+	down, err := testbed.Download(ctx, dialChain(ctx, t, c), transferSize, 21)
+	if err != nil {
+		t.Fatalf("download: %v (%v)\n%v\nclient log tail:\n%s", err, down, c.CheckAlive(), testbed.Tail(c.ClientLog, 20))
+	}
+	t.Logf("%v", down)
+	up, err := testbed.Upload(ctx, dialChain(ctx, t, c), transferSize, 22)
+	if err != nil {
+		t.Fatalf("upload: %v (%v)\n%v\nclient log tail:\n%s", err, up, c.CheckAlive(), testbed.Tail(c.ClientLog, 20))
+	}
+	t.Logf("%v", up)
+	t.Logf("throughput: down %.2f MB/s, up %.2f MB/s", down.MBps(), up.MBps())
+
+	var sent, received bool
+	for _, r := range c.Target.Results() {
+		sent = sent || (r.Command == "SEND" && r.OK && r.Bytes == transferSize)
+		received = received || (r.Command == "RECV" && r.OK && r.Bytes == transferSize)
+	}
+	if !sent || !received {
+		t.Errorf("target results %+v", c.Target.Results())
+	}
+
+	// What the client told tor, and what it logged.
+	stdout := strings.Join(c.Client.StdoutLines(), "\n")
+	for _, re := range []string{
+		`(?m)^VERSION 1$`,
+		`(?m)^STATUS TYPE=version IMPLEMENTATION="snowfall-client" VERSION="[^"]+"$`,
+		`(?m)^CMETHOD snowflake socks5 127\.0\.0\.1:\d+$`,
+		`(?m)^CMETHODS DONE$`,
+		`(?m)^LOG SEVERITY=notice MESSAGE="offer created"$`,
+		`(?m)^LOG SEVERITY=notice MESSAGE="broker rendezvous peer received"$`,
+		`(?m)^LOG SEVERITY=notice MESSAGE="connected"$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(stdout) {
+			t.Errorf("client stdout lacks %s", re)
+		}
+	}
+	log, err := os.ReadFile(c.ClientLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`msg="NAT type" nat=unrestricted`, "msg=traffic bytes_in=", `msg="SOCKS connection granted"`} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("client log lacks %q", want)
+		}
+	}
+	if strings.Contains(string(log), "panic") {
+		t.Errorf("client log mentions a panic")
+	}
+	if c.STUN.Requests() < 2 {
+		t.Errorf("STUN server answered %d requests; no RFC 5780 test?", c.STUN.Requests())
+	}
+	if err := c.CheckAlive(); err != nil {
+		t.Error(err)
+	}
+}

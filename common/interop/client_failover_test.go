@@ -1,0 +1,150 @@
+package interop
+
+import (
+	"context"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/snowfall-pt/snowfall/common/testbed"
+)
+
+// failoverSize is the download during which proxies are killed.
+const failoverSize = 100_000_000
+
+// TestSnowfallClientFailover downloads 100 MB through snowfall-client with
+// four Debian proxies polling, and kills the proxy process carrying the
+// session three times (SIGKILL, so it says goodbye to no one). The session
+// must move to other proxies and the download complete with the right hash.
+// The longest pause in the data after each kill is reported.
+func TestSnowfallClientFailover(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	c := startChain(ctx, t, Config{Client: Snowfall, Proxy: Debian, Proxies: 4})
+
+	// Keep a spare proxy (max=2), as a user would to shorten stalls.
+	args := append(c.BridgeArgs(), testbed.Arg{Key: "max", Value: "2"})
+	var conn *testbed.ProgressConn
+	for attempt := 1; conn == nil; attempt++ {
+		dctx, dcancel := context.WithTimeout(ctx, 90*time.Second)
+		raw, err := c.Client.Dial(dctx, PlaceholderBridge, args)
+		dcancel()
+		if err == nil {
+			conn = &testbed.ProgressConn{Conn: raw}
+		} else if attempt == 3 {
+			t.Fatalf("dial: %v\n%s", err, testbed.Tail(c.ClientLog, 20))
+		}
+	}
+
+	type kill struct {
+		at  time.Time
+		pid int
+		ns  string
+	}
+	var (
+		mu    sync.Mutex
+		kills []kill
+	)
+	killerDone := make(chan struct{})
+	stopKiller := make(chan struct{})
+	go func() {
+		defer close(killerDone)
+		for i := 1; i <= 3; i++ {
+			// Kill at 20 %, 45 % and 70 % of the download.
+			mark := int64(failoverSize) * int64(20+25*(i-1)) / 100
+			for conn.Total() < mark {
+				select {
+				case <-stopKiller:
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			p := servingProxy(c)
+			if p == nil {
+				t.Errorf("kill %d: no proxy is carrying traffic", i)
+				return
+			}
+			at := time.Now()
+			if err := syscall.Kill(p.PID(), syscall.SIGKILL); err != nil {
+				t.Errorf("kill %d: %v", i, err)
+				return
+			}
+			mu.Lock()
+			kills = append(kills, kill{at: at, pid: p.PID(), ns: p.Name})
+			mu.Unlock()
+			t.Logf("kill %d at %d MB: SIGKILL to %s (pid %d)", i, conn.Total()/1_000_000, p.Name, p.PID())
+		}
+	}()
+
+	down, err := testbed.Download(ctx, conn, failoverSize, 31)
+	close(stopKiller)
+	<-killerDone
+	if err != nil {
+		t.Fatalf("download: %v (%v)\nclient log tail:\n%s", err, down, testbed.Tail(c.ClientLog, 30))
+	}
+	t.Logf("%v", down)
+	end := time.Now()
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(kills) != 3 {
+		t.Fatalf("%d kills, want 3", len(kills))
+	}
+	for i, k := range kills {
+		until := end
+		if i+1 < len(kills) {
+			until = kills[i+1].at
+		}
+		t.Logf("stall after kill %d (%s): %v with no data", i+1, k.ns, conn.LongestGap(k.at, until).Round(10*time.Millisecond))
+	}
+
+	log, err := os.ReadFile(c.ClientLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(log), `msg="switching to another proxy"`); n < 3 {
+		t.Errorf("client switched proxies %d times, want at least 3", n)
+	}
+	if ids := strings.Count(string(log), `msg="session started"`); ids != 1 {
+		t.Errorf("%d sessions started, want 1 (the session must survive)", ids)
+	}
+}
+
+// servingProxy returns the live proxy process whose namespace moves the
+// most bytes over half a second.
+func servingProxy(c *Chain) *testbed.Process {
+	type sample struct {
+		p      *testbed.Process
+		before uint64
+	}
+	var live []sample
+	for _, p := range c.ProxyProcs {
+		if !p.Running() {
+			continue
+		}
+		rx, tx, err := testbed.NetBytes(p.PID())
+		if err != nil {
+			continue
+		}
+		live = append(live, sample{p, rx + tx})
+	}
+	time.Sleep(500 * time.Millisecond)
+	var best *testbed.Process
+	var most uint64
+	for _, s := range live {
+		rx, tx, err := testbed.NetBytes(s.p.PID())
+		if err != nil {
+			continue
+		}
+		if d := rx + tx - s.before; d > most {
+			best, most = s.p, d
+		}
+	}
+	if most < 100_000 {
+		return nil
+	}
+	return best
+}

@@ -1,0 +1,352 @@
+package testbed
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v3"
+)
+
+func newTestNetwork(t *testing.T) *Network {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n, err := NewNetwork(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Close(); err != nil {
+			t.Errorf("close network: %v", err)
+		}
+		for _, ns := range n.Namespaces() {
+			if _, err := os.Stat("/run/netns/" + ns.Name); err == nil {
+				t.Errorf("namespace %s left behind", ns.Name)
+			}
+		}
+	})
+	return n
+}
+
+// TestNetwork checks the topology, STUN answers and the target protocol
+// between two namespaces.
+func TestNetwork(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := newTestNetwork(t)
+	cli, err := n.AddHost(ctx, "cli", ClientIP)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	primary := netip.AddrPortFrom(ServerIP, 3478)
+	other := netip.AddrPortFrom(ServerIP2, 3479)
+	st, err := StartSTUNServer(n.Server, primary, other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	uc, err := cli.ListenPacket("udp4", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	local := netip.AddrPortFrom(ClientIP, uint16(uc.LocalAddr().(*net.UDPAddr).Port))
+	for _, server := range []netip.AddrPort{primary, other} {
+		m := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
+		uc.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := uc.WriteTo(m.Raw, net.UDPAddrFromAddrPort(server)); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 1500)
+		k, _, err := uc.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("no STUN answer from %s: %v", server, err)
+		}
+		resp := &stun.Message{Raw: buf[:k]}
+		if err := resp.Decode(); err != nil {
+			t.Fatal(err)
+		}
+		var mapped stun.XORMappedAddress
+		var oth stun.OtherAddress
+		var origin stun.ResponseOrigin
+		if err := mapped.GetFrom(resp); err != nil {
+			t.Fatal(err)
+		}
+		if err := oth.GetFrom(resp); err != nil {
+			t.Fatal(err)
+		}
+		if err := origin.GetFrom(resp); err != nil {
+			t.Fatal(err)
+		}
+		if got := mapped.String(); got != local.String() {
+			t.Errorf("mapped address %s, want %s", got, local)
+		}
+		want := other
+		if server == other {
+			want = primary
+		}
+		if oth.String() != want.String() || origin.String() != server.String() {
+			t.Errorf("from %s: OTHER-ADDRESS %s RESPONSE-ORIGIN %s", server, oth.String(), origin.String())
+		}
+	}
+
+	tgt, err := StartTarget(n.Server, netip.AddrPortFrom(ServerIP, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+	const size = 3<<20 + 17
+	for _, tc := range []struct {
+		name string
+		fn   func(context.Context, net.Conn, int64, uint64) (Transfer, error)
+	}{
+		{"download", Download}, {"upload", Upload}, {"echo", Echo},
+	} {
+		c, err := cli.Dial(ctx, "tcp4", tgt.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if la := c.LocalAddr().(*net.TCPAddr).IP.String(); la != ClientIP.String() {
+			t.Errorf("dialled from %s, want %s", la, ClientIP)
+		}
+		tr, err := tc.fn(ctx, c, size, 42)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if !tr.OK() || tr.Bytes != size {
+			t.Errorf("%s: %v", tc.name, tr)
+		}
+	}
+}
+
+// TestTargetDetectsCorruption checks that a changed byte is caught in both
+// directions.
+func TestTargetDetectsCorruption(t *testing.T) {
+	tgt, err := StartTarget(nil, "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tgt.Close()
+
+	// Download with a wrong seed: the first bytes already differ.
+	c, err := net.Dial("tcp", tgt.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("SEND 1000 7\n"))
+	if off, _, err := compareStream(c, NewStream(8), 1000); err == nil || off != 0 {
+		t.Errorf("wrong stream accepted: off %d err %v", off, err)
+	}
+	c.Close()
+
+	// Upload with one flipped byte at offset 5000.
+	c, err = net.Dial("tcp", tgt.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	data := make([]byte, 10000)
+	NewStream(9).Read(data)
+	data[5000] ^= 1
+	c.Write([]byte("RECV 10000 9\n"))
+	c.Write(data)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(got), "READY\nBAD 5000 ") {
+		t.Errorf("target said %q, want READY then BAD 5000", got)
+	}
+}
+
+func TestEncodeArgs(t *testing.T) {
+	for _, tc := range []struct {
+		args []Arg
+		want string
+	}{
+		{nil, ""},
+		{[]Arg{{"url", "http://198.51.100.1:8080/"}}, `url=http://198.51.100.1:8080/`},
+		{[]Arg{{"a", "b;c"}, {"d=e", `f\g`}}, `a=b\;c;d\=e=f\\g`},
+	} {
+		if got := EncodeArgs(tc.args); got != tc.want {
+			t.Errorf("EncodeArgs(%v) = %q, want %q", tc.args, got, tc.want)
+		}
+	}
+	long := strings.Repeat("x", 300)
+	u, p := socksAuth(long)
+	if len(u) != 255 || u+p != long {
+		t.Errorf("split %d+%d", len(u), len(p))
+	}
+	if u, p := socksAuth("k=v"); u != "k=v" || p != "\x00" {
+		t.Errorf("short split %q %q", u, p)
+	}
+}
+
+func TestParseHeader(t *testing.T) {
+	for _, tc := range []struct {
+		line string
+		cmd  string
+		n    int64
+		seed uint64
+		ok   bool
+	}{
+		{"SEND 10 3", "SEND", 10, 3, true},
+		{"RECV 0 0", "RECV", 0, 0, true},
+		{"ECHO", "ECHO", 0, 0, true},
+		{"ECHO 1", "", 0, 0, false},
+		{"SEND -1 3", "", 0, 0, false},
+		{"SEND 99999999999999 3", "", 0, 0, false},
+		{"SEND x 3", "", 0, 0, false},
+		{"FOO", "", 0, 0, false},
+		{"", "", 0, 0, false},
+	} {
+		cmd, n, seed, err := parseHeader(tc.line)
+		if (err == nil) != tc.ok || (tc.ok && (cmd != tc.cmd || n != tc.n || seed != tc.seed)) {
+			t.Errorf("parseHeader(%q) = %q %d %d %v", tc.line, cmd, n, seed, err)
+		}
+	}
+}
+
+func FuzzParseHeader(f *testing.F) {
+	f.Add("SEND 10 3")
+	f.Add("RECV 1 18446744073709551615")
+	f.Add("ECHO")
+	f.Fuzz(func(t *testing.T, line string) {
+		cmd, n, _, err := parseHeader(line)
+		if err == nil && (n < 0 || n > maxTransfer || (cmd != "SEND" && cmd != "RECV" && cmd != "ECHO")) {
+			t.Errorf("accepted %q as %q %d", line, cmd, n)
+		}
+	})
+}
+
+func TestStreamDeterministic(t *testing.T) {
+	a, b := make([]byte, 100), make([]byte, 100)
+	NewStream(1).Read(a)
+	NewStream(1).Read(b)
+	if string(a) != string(b) {
+		t.Fatal("same seed, different streams")
+	}
+	NewStream(2).Read(b)
+	if string(a) == string(b) {
+		t.Fatal("different seeds, same stream")
+	}
+	if StreamSHA256(100, 1) == StreamSHA256(100, 2) {
+		t.Fatal("hash ignores seed")
+	}
+}
+
+// fakeExtORPort plays tor's side of an Extended ORPort handshake and
+// answers DONE with reply.
+func fakeExtORPort(t *testing.T, ln net.Listener, reply uint16) {
+	c, err := ln.Accept()
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.Write([]byte{1, 0})
+	buf := make([]byte, 33)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Error(err)
+		return
+	}
+	c.Write(make([]byte, 64))
+	if _, err := io.ReadFull(c, buf[:32]); err != nil {
+		t.Error(err)
+		return
+	}
+	c.Write([]byte{1})
+	for {
+		h := make([]byte, 4)
+		if _, err := io.ReadFull(c, h); err != nil {
+			t.Error(err)
+			return
+		}
+		io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint16(h[2:])))
+		if binary.BigEndian.Uint16(h) == extORDone {
+			break
+		}
+	}
+	c.Write(binary.BigEndian.AppendUint32(nil, uint32(reply)<<16))
+	io.Copy(c, c) // echo the OR stream
+}
+
+func TestExtORTap(t *testing.T) {
+	for _, tc := range []struct {
+		reply uint16
+		want  string
+	}{{extOROkay, "OKAY"}, {extORDeny, "DENY"}} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go fakeExtORPort(t, ln, tc.reply)
+		tap, err := StartExtORTap(nil, "127.0.0.1:0", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Dial("tcp", tap.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b := make([]byte, 64)
+		io.ReadFull(c, b[:2]) // auth types
+		c.Write(make([]byte, 33))
+		io.ReadFull(c, b[:64])
+		c.Write(make([]byte, 32))
+		io.ReadFull(c, b[:1])
+		cmd := func(typ uint16, body string) []byte {
+			m := binary.BigEndian.AppendUint16(nil, typ)
+			m = binary.BigEndian.AppendUint16(m, uint16(len(body)))
+			return append(m, body...)
+		}
+		c.Write(append(append(cmd(extORUserAddr, "198.51.100.10:1"), cmd(extORTransport, "snowflake")...), cmd(extORDone, "")...))
+		io.ReadFull(c, b[:4])
+		if tc.want == "OKAY" {
+			c.Write([]byte("ping"))
+			if _, err := io.ReadFull(c, b[:4]); err != nil || string(b[:4]) != "ping" {
+				t.Errorf("OR stream not relayed: %q %v", b[:4], err)
+			}
+		}
+		c.Close()
+		deadline := time.Now().Add(5 * time.Second)
+		for len(tap.Sessions()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		tap.Close()
+		ln.Close()
+		s := tap.Sessions()
+		if len(s) != 1 || !s[0].AuthOK || s[0].Transport != "snowflake" || s[0].UserAddr != "198.51.100.10:1" || s[0].Reply != tc.want {
+			t.Errorf("sessions %+v, want one with reply %s", s, tc.want)
+		}
+	}
+}
+
+func TestBinaries(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/snowfall-x", []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(BinEnv, dir)
+	b, err := NewBinaries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if p, err := b.Path(ctx, "snowfall-x"); err != nil || p != dir+"/snowfall-x" {
+		t.Errorf("Path = %q, %v", p, err)
+	}
+	if _, err := b.Path(ctx, "snowfall-missing"); err == nil {
+		t.Error("missing program found")
+	}
+	if err := goBuild(ctx, dir+"/out", "../evil"); err == nil {
+		t.Error("bad name accepted")
+	}
+}
