@@ -14,6 +14,10 @@ build:
 deps:
 	@./scripts/install-deps.sh
 
+# The browser proxy, ready to serve statically from proxy-wasm/dist/.
+wasm:
+	GO=$(GO) ./proxy-wasm/build.sh
+
 # Unit tests (with the race detector) also run every fuzz target over its
 # seed corpus; the integration tests start real processes.
 test: deps build

@@ -2,8 +2,7 @@
 # Installs the Debian packages the tests and the demo need. Idempotent and
 # fast when everything is already there.
 set -euo pipefail
-pkgs=(tor snowflake-client snowflake-proxy iproute2 iptables ca-certificates)
-[ "${WITH_CHROMIUM:-0}" = 1 ] && pkgs+=(chromium)
+pkgs=(tor snowflake-client snowflake-proxy iproute2 iptables ca-certificates chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
