@@ -1,9 +1,10 @@
 # Snowfall build, test and demo entry points. See README.md.
+SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
 CMDS := $(wildcard broker/cmd/* server/cmd/* client/cmd/* proxy/cmd/*)
 
-.PHONY: all build test unit fuzz-seeds integration demo deps clean bench wasm
+.PHONY: all build test demo deps clean bench wasm container-check
 
 all: build
 
@@ -18,15 +19,29 @@ deps:
 wasm:
 	GO=$(GO) ./proxy-wasm/build.sh
 
-# Unit tests (with the race detector) also run every fuzz target over its
-# seed corpus; the integration tests start real processes.
+# make test: vet (native and js/wasm), unit tests with the race detector
+# (every fuzz target runs over its seed corpus), the container check, then
+# the integration tests, which start real processes in network namespaces.
+# The full integration log is kept in out.interop.log.
 test: deps build
 	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /common/interop)
-	SNOWFALL_BIN=$(BIN) $(GO) test -count=1 -timeout 30m -v ./common/interop/ 2>&1 | tee out.interop.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|    [a-z_]+\.go)' ; exit $${PIPESTATUS[0]}
+	GOOS=js GOARCH=wasm $(GO) vet ./proxy-wasm/ ./proxy/ ./common/encapsulation/ ./common/messages/ ./common/websocketconn/
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /common/interop$$)
+	./scripts/container-check.sh
+	set -o pipefail; SNOWFALL_BIN=$(BIN) $(GO) test -count=1 -timeout 40m -v ./common/interop/ 2>&1 \
+	  | tee out.interop.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|^    [a-z_]+\.go:[0-9]+:'
+
+container-check:
+	./scripts/container-check.sh
 
 demo: deps build
 	SNOWFALL_BIN=$(BIN) $(GO) run ./common/interop/cmd/demo
+
+# Measures Snowfall's chain and Tor's 2.5.1 side by side on this machine
+# (root: network namespaces) and rewrites the results section of
+# doc/performance.md. BENCHFLAGS adds flags, e.g. BENCHFLAGS="-rounds 3".
+bench: deps build
+	SNOWFALL_BIN=$(BIN) $(GO) run ./common/interop/cmd/bench -out doc/performance.md $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN) out.*.log
