@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/snowfall-pt/snowfall/broker/bridgelist"
-	"github.com/snowfall-pt/snowfall/broker/geoip"
+	"github.com/snowfall-pt/snowfall/common/geoip"
 	"github.com/snowfall-pt/snowfall/common/namematcher"
 )
 

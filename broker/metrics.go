@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/snowfall-pt/snowfall/broker/geoip"
+	"github.com/snowfall-pt/snowfall/common/geoip"
 	"github.com/snowfall-pt/snowfall/common/messages"
 )
 

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/broker/geoip"
+	"github.com/snowfall-pt/snowfall/common/geoip"
 )
 
 func TestBinCount(t *testing.T) {

@@ -24,7 +24,7 @@ import (
 
 	"github.com/snowfall-pt/snowfall/broker"
 	"github.com/snowfall-pt/snowfall/broker/bridgelist"
-	"github.com/snowfall-pt/snowfall/broker/geoip"
+	"github.com/snowfall-pt/snowfall/common/geoip"
 	"github.com/snowfall-pt/snowfall/broker/ipcount"
 	"github.com/snowfall-pt/snowfall/common/safelog"
 	"github.com/snowfall-pt/snowfall/common/version"

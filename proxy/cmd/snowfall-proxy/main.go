@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/snowfall-pt/snowfall/common/geoip"
 	"github.com/snowfall-pt/snowfall/common/safelog"
 	"github.com/snowfall-pt/snowfall/common/version"
 	"github.com/snowfall-pt/snowfall/proxy"
@@ -267,11 +268,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	var m *metrics.Metrics
 	if o.metricsOn {
-		geo, err := metrics.LoadGeoIP(o.geoip, o.geoip6)
+		geo, err := geoip.Load(o.geoip, o.geoip6)
 		if err != nil {
 			log.Warn("geoip databases not loaded; metrics label every country ??", "err", err)
 		}
-		m = metrics.New(geo.Country)
+		m = metrics.New(func(a netip.Addr) string { cc, _ := geo.Country(a); return cc })
 		cfg.Observer = m
 	}
 

@@ -1,6 +1,6 @@
 // Package geoip maps IP addresses to country codes using the range files
-// that tor ships (/usr/share/tor/geoip and geoip6). The broker uses it only
-// to count proxies per country in its metrics.
+// that tor ships (/usr/share/tor/geoip and geoip6). The broker and the
+// proxy use it only to label their metrics by country.
 //
 // The IPv4 file has lines "FROM,TO,CC" where FROM and TO are the first and
 // last address of a range written as decimal 32-bit integers; the IPv6 file
