@@ -24,8 +24,8 @@ import (
 
 	"github.com/snowfall-pt/snowfall/broker"
 	"github.com/snowfall-pt/snowfall/broker/bridgelist"
-	"github.com/snowfall-pt/snowfall/common/geoip"
 	"github.com/snowfall-pt/snowfall/broker/ipcount"
+	"github.com/snowfall-pt/snowfall/common/geoip"
 	"github.com/snowfall-pt/snowfall/common/safelog"
 	"github.com/snowfall-pt/snowfall/common/version"
 )
