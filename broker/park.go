@@ -149,6 +149,9 @@ const parkedWriteTimeout = 10 * time.Second
 // connection back; it reports whether the write succeeded.
 func (b *Broker) finishParked(w *waiter, status int, body []byte) bool {
 	p := w.parked
+	// Only successful polls keep their connection; say so, or the proxy's
+	// HTTP client may send its next request into a closed socket.
+	keep := status == http.StatusOK && !b.closing.Load()
 	msg := make([]byte, 0, 256+len(body))
 	msg = append(msg, "HTTP/1.1 "...)
 	msg = strconv.AppendInt(msg, int64(status), 10)
@@ -159,13 +162,16 @@ func (b *Broker) finishParked(w *waiter, status int, body []byte) bool {
 	if len(body) > 0 {
 		msg = append(msg, "\r\nContent-Type: text/plain; charset=utf-8"...)
 	}
+	if !keep {
+		msg = append(msg, "\r\nConnection: close"...)
+	}
 	msg = append(msg, "\r\nDate: "...)
 	msg = time.Now().UTC().AppendFormat(msg, http.TimeFormat)
 	msg = append(msg, "\r\n\r\n"...)
 	msg = append(msg, body...)
 	p.conn.SetWriteDeadline(time.Now().Add(parkedWriteTimeout))
 	_, err := p.conn.Write(msg)
-	if err != nil || status != http.StatusOK || b.closing.Load() {
+	if err != nil || !keep {
 		p.conn.Close()
 		return err == nil
 	}
