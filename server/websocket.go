@@ -166,18 +166,13 @@ func pumpUp(r io.Reader, pconn *turbotunnel.QueuePacketConn, id turbotunnel.Clie
 // costs at most one queue and one write buffer, for a bounded time.
 func (s *Server) pumpDown(conn net.Conn, pconn *turbotunnel.QueuePacketConn, id turbotunnel.ClientID, done <-chan struct{}) error {
 	q := pconn.OutgoingQueue(id)
-	buf := make([]byte, 0, 3+turbotunnel.MaxPacketSize)
+	buf := make([]byte, 0, turbotunnel.MaxBatchSize)
 	for {
 		select {
 		case <-done:
 			return nil
 		case p := <-q:
-			var err error
-			buf, err = encapsulation.AppendData(buf[:0], p)
-			pconn.Restore(p)
-			if err != nil {
-				return err
-			}
+			buf = pconn.AppendBatch(buf[:0], p, q)
 			if err := conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
 				return err
 			}

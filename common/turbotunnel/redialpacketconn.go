@@ -169,15 +169,17 @@ func (c *RedialPacketConn) receive(conn net.Conn) {
 }
 
 // send writes queued packets to conn until a write fails or stop closes.
+// Packets already waiting behind the first go out in the same write, up to
+// MaxBatchSize.
 func (c *RedialPacketConn) send(conn net.Conn, stop <-chan struct{}) {
+	batch := make([]byte, 0, MaxBatchSize)
 	for {
 		select {
 		case <-stop:
 			return
 		case p := <-c.sendQueue:
-			_, err := encapsulation.WriteData(conn, p)
-			putBuf(p) // WriteData has returned, so nothing refers to p
-			if err != nil {
+			batch = appendBatch(batch[:0], p, c.sendQueue, putBuf)
+			if _, err := conn.Write(batch); err != nil {
 				return
 			}
 		}

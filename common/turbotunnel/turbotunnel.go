@@ -23,6 +23,13 @@ const QueueSize = 512
 // at or below it so every bridge version accepts it (PROTOCOL.md §6.2).
 const MaxPacketSize = 1400
 
+// MaxBatchSize bounds one carrier write. Packets that are already queued
+// when one is sent go out in the same write (one data-channel or WebSocket
+// message): per-message costs (SCTP chunking, syscalls, wakeups) dominate a
+// Snowflake path, and message boundaries carry no meaning on the wire.
+// 16 KiB keeps messages within what browsers' data channels accept.
+const MaxBatchSize = 16 * 1024
+
 // ErrClosed is returned (inside a *net.OpError) by operations on a packet
 // conn closed with Close. It wraps net.ErrClosed, so errors.Is(err,
 // net.ErrClosed) holds too.
