@@ -13,9 +13,11 @@ import (
 	"syscall"
 
 	"github.com/snowfall-pt/snowfall/client/torpt"
+	"github.com/snowfall-pt/snowfall/common/gctune"
 )
 
 func main() {
+	gctune.Apply()
 	opts, err := torpt.ParseFlags(os.Args[1:], os.Stderr)
 	if err != nil {
 		if torpt.IsHelp(err) {

@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/snowfall-pt/snowfall/common/gctune"
 	"github.com/snowfall-pt/snowfall/common/geoip"
 	"github.com/snowfall-pt/snowfall/common/safelog"
 	"github.com/snowfall-pt/snowfall/common/version"
@@ -28,6 +29,7 @@ import (
 )
 
 func main() {
+	gctune.Apply()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -24,6 +24,7 @@ import (
 
 	pt "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib"
 
+	"github.com/snowfall-pt/snowfall/common/gctune"
 	"github.com/snowfall-pt/snowfall/common/safelog"
 	"github.com/snowfall-pt/snowfall/common/version"
 	"github.com/snowfall-pt/snowfall/server"
@@ -39,6 +40,7 @@ const (
 )
 
 func main() {
+	gctune.Apply()
 	os.Exit(run())
 }
 
