@@ -29,7 +29,15 @@ func run() int {
 	sizeMB := flag.Int("size", 20, "megabytes (10^6 bytes) to move in each direction")
 	dir := flag.String("dir", "", "directory for logs (default: a new one under the temporary directory)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
+	client := flag.String("client", interop.Snowfall, "client implementation: snowfall or debian (Tor's snowflake-client 2.5.1)")
+	proxy := flag.String("proxy", interop.Snowfall, "proxy implementation: snowfall or debian (Tor's snowflake-proxy 2.5.1)")
 	flag.Parse()
+	for _, impl := range []string{*client, *proxy} {
+		if impl != interop.Snowfall && impl != interop.Debian {
+			fmt.Fprintf(os.Stderr, "demo: unknown implementation %q (want %s or %s)\n", impl, interop.Snowfall, interop.Debian)
+			return 2
+		}
+	}
 	if *sizeMB < 1 || *sizeMB > 10000 {
 		fmt.Fprintln(os.Stderr, "demo: -size must be between 1 and 10000")
 		return 2
@@ -52,7 +60,7 @@ func run() int {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	ok := demo(ctx, *dir, int64(*sizeMB)*1_000_000)
+	ok := demo(ctx, *dir, int64(*sizeMB)*1_000_000, *client, *proxy)
 	fmt.Printf("\nLogs: %s\n", *dir)
 	if !ok {
 		fmt.Println("RESULT: FAIL")
@@ -62,7 +70,7 @@ func run() int {
 	return 0
 }
 
-func demo(ctx context.Context, dir string, size int64) bool {
+func demo(ctx context.Context, dir string, size int64, client, proxy string) bool {
 	start := time.Now()
 	say := func(format string, args ...any) {
 		fmt.Printf("[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
@@ -77,9 +85,10 @@ func demo(ctx context.Context, dir string, size int64) bool {
 		say("%s is not set: building Snowfall's programs…", testbed.BinEnv)
 	}
 
-	say("starting the chain: Tor's snowflake-client → Tor's snowflake-proxy → snowfall-broker / snowfall-server → target")
+	say("starting the chain: %s → %s → snowfall-broker / snowfall-server → target",
+		implName(client, "client"), implName(proxy, "proxy"))
 	c, err := interop.Start(ctx, interop.Config{
-		Dir: dir, Bins: bins, Client: interop.Debian, Proxy: interop.Debian,
+		Dir: dir, Bins: bins, Client: client, Proxy: proxy,
 		Logf: func(format string, args ...any) { say(format, args...) },
 	})
 	if err != nil {
@@ -104,7 +113,11 @@ func demo(ctx context.Context, dir string, size int64) bool {
 	for i, dirn := range []string{"download", "upload"} {
 		say("%s: %d bytes through the chain…", dirn, size)
 		tctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+		dialStart := time.Now()
 		conn, err := c.Dial(tctx)
+		if err == nil {
+			say("%s: SOCKS connection through a new proxy session open after %.1fs", dirn, time.Since(dialStart).Seconds())
+		}
 		var tr testbed.Transfer
 		if err == nil {
 			if dirn == "download" {
@@ -137,6 +150,14 @@ func demo(ctx context.Context, dir string, size int64) bool {
 	return ok
 }
 
+// implName names the program that plays role for a -client/-proxy value.
+func implName(impl, role string) string {
+	if impl == interop.Debian {
+		return "Tor's snowflake-" + role + " 2.5.1"
+	}
+	return "snowfall-" + role
+}
+
 // natLine finds the NAT type the client learned from the STUN server.
 func natLine(path string) string {
 	b, err := os.ReadFile(path)
@@ -144,8 +165,14 @@ func natLine(path string) string {
 		return err.Error()
 	}
 	for _, line := range strings.Split(string(b), "\n") {
+		// Tor's client writes "NAT Type: x"; ours logs msg="NAT type" nat=x.
 		if i := strings.Index(line, "NAT Type:"); i >= 0 {
 			return line[i:]
+		}
+		if strings.Contains(line, `msg="NAT type"`) {
+			if i := strings.Index(line, "nat="); i >= 0 {
+				return "NAT type: " + line[i+len("nat="):]
+			}
 		}
 	}
 	return "(no NAT type line)"
