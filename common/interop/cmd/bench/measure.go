@@ -1,0 +1,412 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/snowfall-pt/snowfall/common/interop"
+	"github.com/snowfall-pt/snowfall/common/testbed"
+)
+
+// Roles of the chain's processes, in data-path order. Their CPU adds up to
+// the chain's. The harness (this program: the SOCKS side standing in for
+// tor, the target standing in for the ORPort, the STUN server, and the
+// hashing at both ends) is measured too but kept apart.
+var roles = []string{"client", "proxy", "bridge", "broker"}
+
+const (
+	harness   = "harness"
+	chainRole = "chain"
+)
+
+// Phases, in the order each round runs them.
+const (
+	phaseDown = "download"
+	phaseUp   = "upload"
+	phaseEcho = "echo"
+)
+
+var phases = []string{phaseDown, phaseUp, phaseEcho}
+
+// chainRun is one started chain and the PIDs of its processes.
+type chainRun struct {
+	spec  chainSpec
+	chain *interop.Chain
+	pids  map[string]int
+	info  []ComponentInfo
+}
+
+// snapshot is the CPU time of every process of a chain, and of the whole
+// machine, at one moment.
+type snapshot struct {
+	at      time.Time
+	cpu     map[string]testbed.CPUTime
+	machine testbed.MachineCPU
+	// cliNet and prxNet count the packets of the client's and the proxy's
+	// namespaces: the WebRTC path is UDP between them, the proxy's TCP is
+	// its WebSocket to the bridge (and the broker's polls).
+	cliNet, prxNet testbed.NetCounters
+}
+
+func (cr *chainRun) snap() (snapshot, error) {
+	s := snapshot{cpu: make(map[string]testbed.CPUTime, len(roles)+1)}
+	var err error
+	if s.machine, err = testbed.ReadMachineCPU(); err != nil {
+		return s, err
+	}
+	for _, r := range roles {
+		if s.cpu[r], err = testbed.ProcessCPU(cr.pids[r]); err != nil {
+			return s, fmt.Errorf("%s: %w", r, err)
+		}
+	}
+	if s.cpu[harness], err = testbed.ProcessCPU(os.Getpid()); err != nil {
+		return s, err
+	}
+	if s.cliNet, err = testbed.ReadNetCounters(cr.pids["client"]); err != nil {
+		return s, err
+	}
+	if s.prxNet, err = testbed.ReadNetCounters(cr.pids["proxy"]); err != nil {
+		return s, err
+	}
+	s.at = time.Now()
+	return s, nil
+}
+
+// cpuBetween is each process's CPU seconds from a to b, with the chain's
+// sum.
+func cpuBetween(a, b snapshot) map[string]float64 {
+	out := make(map[string]float64, len(roles)+2)
+	var sum time.Duration
+	for _, r := range roles {
+		d := b.cpu[r].Sub(a.cpu[r]).Total()
+		out[r] = d.Seconds()
+		sum += d
+	}
+	out[chainRole] = sum.Seconds()
+	out[harness] = b.cpu[harness].Sub(a.cpu[harness]).Total().Seconds()
+	return out
+}
+
+// otherLoad is how many cores' worth of CPU the rest of the machine used
+// between a and b: everything busy minus this chain and the harness. It
+// includes kernel time not charged to any process (softirq network
+// processing of our own packets among it), other engineers' builds, and
+// the idle chains of this run.
+func otherLoad(a, b snapshot, cpu map[string]float64) float64 {
+	wall := b.at.Sub(a.at).Seconds()
+	if wall <= 0 {
+		return 0
+	}
+	busy := (b.machine.Busy - a.machine.Busy).Seconds()
+	return max(0, busy-cpu[chainRole]-cpu[harness]) / wall
+}
+
+// netBetween is the packet traffic of the data phase.
+func netBetween(a, b snapshot) NetTraffic {
+	c, p := b.cliNet.Sub(a.cliNet), b.prxNet.Sub(a.prxNet)
+	return NetTraffic{
+		ClientUDPOut: c.UDPOut, ClientUDPIn: c.UDPIn,
+		UDPRcvbufDrops: c.UDPRcvbufErrors + p.UDPRcvbufErrors,
+		ProxyTCPOut:    p.TCPOut, ProxyTCPIn: p.TCPIn, ProxyTCPRetrans: p.TCPRetrans,
+	}
+}
+
+// markConn calls mark once, when the first bytes arrive: the end of setup
+// and the start of the data phase.
+type markConn struct {
+	net.Conn
+	once sync.Once
+	mark func()
+}
+
+func (c *markConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.once.Do(c.mark)
+	}
+	return n, err
+}
+
+type bench struct {
+	o     options
+	start time.Time
+}
+
+func (b *bench) say(format string, args ...any) {
+	fmt.Printf("[%6.1fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// measure starts every chain, runs the rounds, and summarises.
+func measure(ctx context.Context, o options) (*Report, error) {
+	b := &bench{o: o, start: time.Now()}
+	rep := &Report{
+		Date:    time.Now().UTC(),
+		Machine: machineInfo(),
+		Params: Params{SizeBytes: o.size, Echoes: o.echoes, EchoSize: o.echoSize, Rounds: o.rounds,
+			Profiled: o.profile},
+	}
+	bins, err := testbed.NewBinaries()
+	if err != nil {
+		return nil, err
+	}
+	defer bins.Close()
+	if os.Getenv(testbed.BinEnv) == "" {
+		b.say("%s is not set: building Snowfall's programs…", testbed.BinEnv)
+	}
+
+	var runs []*chainRun
+	defer func() {
+		for _, cr := range runs {
+			cr.chain.Close()
+		}
+		if len(runs) > 0 {
+			b.say("stopped every chain and removed the namespaces")
+		}
+	}()
+	for _, spec := range o.chains {
+		cbins := bins
+		if spec.BinDir != "" {
+			if cbins, err = binariesIn(spec.BinDir); err != nil {
+				return nil, err
+			}
+		}
+		cr, err := b.startChain(ctx, cbins, spec)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", spec.label(), err)
+		}
+		runs = append(runs, cr)
+	}
+
+	for round := 1; round <= o.rounds; round++ {
+		order := append([]*chainRun(nil), runs...)
+		if round%2 == 0 {
+			// Alternate the order so that neither chain always runs first.
+			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
+				order[i], order[j] = order[j], order[i]
+			}
+		}
+		for _, cr := range order {
+			for pi, phase := range phases {
+				seed := uint64(round*1000 + indexOf(runs, cr)*10 + pi)
+				res, err := b.runPhase(ctx, cr, phase, round, seed)
+				if err != nil {
+					return nil, fmt.Errorf("%s, round %d, %s: %w", cr.spec.label(), round, phase, err)
+				}
+				rep.Phases = append(rep.Phases, res)
+			}
+		}
+	}
+
+	for _, cr := range runs {
+		for i := range cr.info {
+			if rss, err := testbed.ProcessPeakRSS(cr.info[i].PID); err == nil {
+				cr.info[i].PeakRSSMB = float64(rss) / 1e6
+			}
+		}
+		rep.Chains = append(rep.Chains, summarise(cr, rep.Phases))
+	}
+	rep.Comparison = compare(rep.Chains)
+	return rep, nil
+}
+
+// binariesIn finds prebuilt programs in dir. testbed.NewBinaries takes its
+// directory from the environment only, and nothing else runs yet.
+func binariesIn(dir string) (*testbed.Binaries, error) {
+	if _, err := os.Stat(filepath.Join(dir, "snowfall-server")); err != nil {
+		return nil, fmt.Errorf("-chains @%s: %w", dir, err)
+	}
+	old, had := os.LookupEnv(testbed.BinEnv)
+	os.Setenv(testbed.BinEnv, dir)
+	defer func() {
+		if had {
+			os.Setenv(testbed.BinEnv, old)
+		} else {
+			os.Unsetenv(testbed.BinEnv)
+		}
+	}()
+	return testbed.NewBinaries()
+}
+
+func indexOf(runs []*chainRun, cr *chainRun) int {
+	for i, r := range runs {
+		if r == cr {
+			return i
+		}
+	}
+	return -1
+}
+
+func (b *bench) startChain(ctx context.Context, bins *testbed.Binaries, spec chainSpec) (*chainRun, error) {
+	b.say("starting %s: client %s, proxy %s, Snowfall's broker and bridge", spec.label(), spec.Client, spec.Proxy)
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	c, err := interop.Start(sctx, interop.Config{
+		Dir: filepath.Join(b.o.dir, spec.slug()), Bins: bins,
+		Client: spec.Client, Proxy: spec.Proxy,
+		Logf: func(format string, args ...any) { b.say("  "+format, args...) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	cr := &chainRun{spec: spec, chain: c, pids: map[string]int{
+		"client": c.Client.PID(),
+		"proxy":  c.ProxyProcs[0].PID(),
+		"bridge": c.Bridge.PID(),
+		"broker": c.Broker.PID(),
+	}}
+	for _, comp := range c.Components {
+		role := comp.Role
+		if role == "proxy0" {
+			role = "proxy"
+		}
+		if _, ok := cr.pids[role]; !ok {
+			continue
+		}
+		cr.info = append(cr.info, componentInfo(role, comp))
+	}
+	sort.Slice(cr.info, func(i, j int) bool { return indexOfRole(cr.info[i].Role) < indexOfRole(cr.info[j].Role) })
+	return cr, nil
+}
+
+func indexOfRole(r string) int {
+	for i, x := range roles {
+		if x == r {
+			return i
+		}
+	}
+	return len(roles)
+}
+
+// dial opens a stream through the chain, retrying while no proxy has been
+// matched yet (each attempt is a whole rendezvous).
+func (cr *chainRun) dial(ctx context.Context) (net.Conn, error) {
+	var errs []error
+	for attempt := 1; attempt <= 3 && ctx.Err() == nil; attempt++ {
+		dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		conn, err := cr.chain.Dial(dctx)
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("attempt %d: %w", attempt, err))
+		if aerr := cr.chain.CheckAlive(); aerr != nil {
+			return nil, errors.Join(append(errs, aerr)...)
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// runPhase opens a fresh stream and runs one phase on it. CPU is read
+// before the stream is requested, when the first bytes arrive, and at the
+// end, so that the connection's setup (rendezvous, ICE, DTLS, SCTP, KCP and
+// smux) is counted apart from the data.
+func (b *bench) runPhase(ctx context.Context, cr *chainRun, phase string, round int, seed uint64) (PhaseResult, error) {
+	res := PhaseResult{Chain: cr.spec.label(), Client: cr.spec.Client, Proxy: cr.spec.Proxy, Round: round, Phase: phase}
+	ctx, cancel := context.WithTimeout(ctx, b.o.phaseTimeout)
+	defer cancel()
+
+	var prof *profiler
+	if b.o.profile && phase != phaseEcho {
+		name := fmt.Sprintf("%s-r%d-%s", cr.spec.slug(), round, phase)
+		prof = startProfiler(filepath.Join(b.o.dir, "profiles"), name, cr.pids)
+		defer prof.stop()
+	}
+
+	switch phase {
+	case phaseDown:
+		b.say("%s round %d: download %d bytes…", cr.spec.label(), round, b.o.size)
+	case phaseUp:
+		b.say("%s round %d: upload %d bytes…", cr.spec.label(), round, b.o.size)
+	case phaseEcho:
+		b.say("%s round %d: %d echoes of %d bytes…", cr.spec.label(), round, b.o.echoes, b.o.echoSize)
+	}
+	s0, err := cr.snap()
+	if err != nil {
+		return res, err
+	}
+	conn, err := cr.dial(ctx)
+	if err != nil {
+		return res, fmt.Errorf("no stream through the chain: %w\nclient log tail:\n%s", err, testbed.Tail(cr.chain.ClientLog, 15))
+	}
+	var (
+		s1    snapshot
+		s1err error
+	)
+	mc := &markConn{Conn: conn, mark: func() { s1, s1err = cr.snap() }}
+
+	var tr testbed.Transfer
+	var rtts []time.Duration
+	switch phase {
+	case phaseDown:
+		tr, err = testbed.Download(ctx, mc, b.o.size, seed)
+	case phaseUp:
+		tr, err = testbed.Upload(ctx, mc, b.o.size, seed)
+	case phaseEcho:
+		rtts, err = testbed.EchoRoundTrips(ctx, mc, b.o.echoes, b.o.echoSize, seed)
+	}
+	s2, serr := cr.snap()
+	// Once.Do returns only after mark has run, if it ran: s1 is safe to read.
+	marked := true
+	mc.once.Do(func() { marked = false })
+	if err != nil {
+		return res, fmt.Errorf("%w\n%v", err, cr.chain.CheckAlive())
+	}
+	if serr != nil {
+		return res, serr
+	}
+	if !marked {
+		return res, errors.New("no data arrived")
+	}
+	if s1err != nil {
+		return res, s1err
+	}
+	if err := cr.chain.CheckAlive(); err != nil {
+		return res, err
+	}
+
+	// Setup runs from the SOCKS request to the first byte, whether the
+	// client grants SOCKS before its rendezvous (Tor's) or after (ours).
+	res.SetupSeconds = s1.at.Sub(s0.at).Seconds()
+	res.SetupCPU = cpuBetween(s0, s1)
+	res.DataCPU = cpuBetween(s1, s2)
+	res.OtherLoadCores = otherLoad(s1, s2, res.DataCPU)
+	res.Net = netBetween(s1, s2)
+	switch phase {
+	case phaseDown, phaseUp:
+		// Download and Upload fail on a hash mismatch; check once more so a
+		// change there can never let one through silently.
+		if !tr.OK() || tr.Bytes != b.o.size {
+			return res, fmt.Errorf("integrity: %v", tr)
+		}
+		res.Bytes = tr.Bytes
+		res.DataSeconds = tr.Duration.Seconds()
+		res.MBps = tr.MBps()
+		res.SHA256 = tr.SHA256
+		b.say("  %.2f MB/s after %.2fs of setup, sha256 %.16s… OK; chain CPU %.0f ms/MB",
+			res.MBps, res.SetupSeconds, res.SHA256, 1000*res.DataCPU[chainRole]/(float64(res.Bytes)/1e6))
+	case phaseEcho:
+		if len(rtts) != b.o.echoes {
+			return res, fmt.Errorf("%d round trips, want %d", len(rtts), b.o.echoes)
+		}
+		res.Bytes = int64(len(rtts) * b.o.echoSize)
+		res.DataSeconds = s2.at.Sub(s1.at).Seconds()
+		res.RTTsMs = make([]float64, len(rtts))
+		for i, d := range rtts {
+			res.RTTsMs[i] = float64(d) / float64(time.Millisecond)
+		}
+		st := rttStats(res.RTTsMs)
+		b.say("  round trip median %.2f ms, p95 %.2f ms, all content checked", st.MedianMs, st.P95Ms)
+	}
+	if prof != nil {
+		prof.stop()
+		prof.report(b.say)
+	}
+	return res, nil
+}
