@@ -197,6 +197,9 @@ func startChromium(ctx context.Context, t *testing.T, ns *testbed.Namespace, dir
 		chromedp.ExecPath(chromium),
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(width, height),
+		// Screenshots show the page at the emulated width, not less a
+		// scrollbar's width cut off at the right.
+		chromedp.Flag("hide-scrollbars", true),
 		chromedp.CombinedOutput(logFile),
 		// Run it in the namespace: ip netns exec execs Chromium in place,
 		// keeping the pipe's descriptors.
