@@ -52,6 +52,8 @@ type tcpPoller struct {
 	base   string
 	reused atomic.Int32
 	conns  atomic.Int32
+	// lastClose is whether the last response said Connection: close.
+	lastClose atomic.Bool
 }
 
 func (p *tcpPoller) post(path, body string) (int, string, http.Header) {
@@ -68,6 +70,7 @@ func (p *tcpPoller) post(path, body string) (int, string, http.Header) {
 		return 0, "", nil
 	}
 	defer resp.Body.Close()
+	p.lastClose.Store(resp.Close)
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		p.t.Errorf("%s body: %v", path, err)
@@ -190,6 +193,10 @@ func TestParkedBadRequests(t *testing.T) {
 	// connection too, and the server closes that connection.
 	if code, _, _ := p.post("/proxy", proxyPoll("busy", "unrestricted", 0, pat(testPattern))); code != 400 {
 		t.Fatalf("matched Sid: %d", code)
+	}
+	// The proxy must be told, or its client reuses the closed socket.
+	if !p.lastClose.Load() {
+		t.Fatal("400 on a parked connection did not say Connection: close")
 	}
 	p.post("/answer", answerBody("busy", testAnswer))
 	if body := <-got; !strings.Contains(body, "answer") {
