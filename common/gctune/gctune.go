@@ -17,8 +17,9 @@ import (
 // Percent is the GOGC value Apply sets.
 const Percent = 400
 
-// Apply sets GOGC to Percent and the soft memory limit to half the
-// machine's memory, each unless the environment already sets it.
+// Apply sets GOGC to Percent and the soft memory limit to half the memory
+// the process may use (the machine's, or its container's limit when lower),
+// each unless the environment already sets it.
 func Apply() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(Percent)
