@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -217,8 +218,27 @@ func (rt *RoundTripper) dialFor(ctx context.Context, network, addr, want string)
 	return conn, nil
 }
 
+// randomizedAttempts is how many handshakes dialTLS tries with a randomized
+// ClientHello. uTLS's randomized specs sometimes offer a group that its own
+// TLS 1.2 key exchange cannot then use ("CurvePreferences includes
+// unsupported curve"); a fresh random spec avoids it.
+const randomizedAttempts = 5
+
 // dialTLS opens a TCP connection and runs the uTLS handshake on it.
 func (rt *RoundTripper) dialTLS(ctx context.Context, network, addr string) (*utls.UConn, error) {
+	attempts := 1
+	if strings.HasPrefix(rt.opts.ID.Client, utls.HelloRandomized.Client) {
+		attempts = randomizedAttempts
+	}
+	for i := 1; ; i++ {
+		conn, err := rt.dialTLSOnce(ctx, network, addr)
+		if err == nil || i >= attempts || ctx.Err() != nil || !strings.Contains(err.Error(), "unsupported curve") {
+			return conn, err
+		}
+	}
+}
+
+func (rt *RoundTripper) dialTLSOnce(ctx context.Context, network, addr string) (*utls.UConn, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
