@@ -2,8 +2,6 @@ package interop
 
 import (
 	"context"
-	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -70,33 +68,8 @@ func TestTorWithSnowfallClient(t *testing.T) {
 	}
 	t.Logf("tor client bootstrapped to 100%% %v after the network started", time.Since(start).Round(time.Second))
 
-	target := netip.MustParseAddrPort(c.Target.Addr)
-	dial := func() net.Conn {
-		dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
-		defer dcancel()
-		conn, err := testbed.DialSOCKS5(dctx, c.Cli, socks, target, nil)
-		if err != nil {
-			t.Fatalf("SOCKS through tor: %v\nclient log tail:\n%s", err, testbed.Tail(client.LogPath, 20))
-		}
-		return conn
-	}
-	down, err := testbed.Download(ctx, dial(), transferSize, 41)
-	if err != nil {
-		t.Fatalf("download: %v (%v)", err, down)
-	}
-	t.Logf("%v", down)
-	up, err := testbed.Upload(ctx, dial(), transferSize, 42)
-	if err != nil {
-		t.Fatalf("upload: %v (%v)", err, up)
-	}
-	t.Logf("%v", up)
-	t.Logf("through tor: down %.2f MB/s, up %.2f MB/s", down.MBps(), up.MBps())
+	transferThroughTor(ctx, t, c, client, bridge, socks, 41)
 
-	for i, s := range bridge.Tap.Sessions() {
-		if !s.AuthOK || s.Transport != "snowflake" || s.Reply != "OKAY" {
-			t.Errorf("ExtORPort session %d: %+v", i, s)
-		}
-	}
 	// Tor shows the PT's LOG events in its own log.
 	torLog, err := os.ReadFile(client.LogPath)
 	if err != nil {

@@ -136,6 +136,18 @@ func TestTorClientThroughOurChain(t *testing.T) {
 	}
 	t.Logf("tor client bootstrapped to 100%% %v after the network started", time.Since(start).Round(time.Second))
 
+	transferThroughTor(ctx, t, c, client, bridge, socks, 3)
+	if err := c.CheckAlive(); err != nil {
+		t.Error(err)
+	}
+}
+
+// transferThroughTor moves transferSize bytes each way between the target
+// and the test through tor's SocksPort socks, hash-checked (seeds seed and
+// seed+1), and checks that every ExtORPort session the bridge's tor saw was
+// authenticated, named the snowflake transport and was accepted.
+func transferThroughTor(ctx context.Context, t *testing.T, c *Chain, client *testbed.TorNode, bridge *TorBridge, socks string, seed uint64) {
+	t.Helper()
 	target := netip.MustParseAddrPort(c.Target.Addr)
 	dial := func() net.Conn {
 		dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -146,12 +158,12 @@ func TestTorClientThroughOurChain(t *testing.T) {
 		}
 		return conn
 	}
-	down, err := testbed.Download(ctx, dial(), transferSize, 3)
+	down, err := testbed.Download(ctx, dial(), transferSize, seed)
 	if err != nil {
 		t.Fatalf("download: %v (%v)", err, down)
 	}
 	t.Logf("%v", down)
-	up, err := testbed.Upload(ctx, dial(), transferSize, 4)
+	up, err := testbed.Upload(ctx, dial(), transferSize, seed+1)
 	if err != nil {
 		t.Fatalf("upload: %v (%v)", err, up)
 	}
@@ -166,8 +178,5 @@ func TestTorClientThroughOurChain(t *testing.T) {
 		if !s.AuthOK || s.Transport != "snowflake" || s.Reply != "OKAY" {
 			t.Errorf("ExtORPort session %d: %+v", i, s)
 		}
-	}
-	if err := c.CheckAlive(); err != nil {
-		t.Error(err)
 	}
 }
