@@ -21,7 +21,7 @@ ARG VERSION=""
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 RUN set -e; \
     ldflags="-s -w"; \
-    if [ -n "$VERSION" ]; then ldflags="$ldflags -X github.com/snowfall-pt/snowfall/common/version.Version=$VERSION"; fi; \
+    if [ -n "$VERSION" ]; then ldflags="$ldflags -X github.com/snowfall-pt/snowfall/internal/version.Version=$VERSION"; fi; \
     go build -buildvcs=false -ldflags "$ldflags" -o /out/snowfall-proxy ./proxy/cmd/snowfall-proxy; \
     /out/snowfall-proxy -version; \
     mkdir -p /out/etc /out/tmp; \

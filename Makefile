@@ -26,22 +26,22 @@ wasm:
 test: deps build
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./proxy-wasm/ ./proxy/ ./common/encapsulation/ ./common/messages/ ./common/websocketconn/
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /common/interop$$)
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /internal/interop$$)
 	./scripts/container-check.sh
-	set -o pipefail; SNOWFALL_BIN=$(BIN) $(GO) test -count=1 -timeout 40m -v ./common/interop/ 2>&1 \
+	set -o pipefail; SNOWFALL_BIN=$(BIN) $(GO) test -count=1 -timeout 40m -v ./internal/interop/ 2>&1 \
 	  | tee out.interop.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|^    [a-z_]+\.go:[0-9]+:'
 
 container-check:
 	./scripts/container-check.sh
 
 demo: deps build
-	SNOWFALL_BIN=$(BIN) $(GO) run ./common/interop/cmd/demo
+	SNOWFALL_BIN=$(BIN) $(GO) run ./internal/interop/cmd/demo
 
 # Measures Snowfall's chain and Tor's 2.5.1 side by side on this machine
 # (root: network namespaces) and rewrites the results section of
 # doc/performance.md. BENCHFLAGS adds flags, e.g. BENCHFLAGS="-rounds 3".
 bench: deps build
-	SNOWFALL_BIN=$(BIN) $(GO) run ./common/interop/cmd/bench -out doc/performance.md $(BENCHFLAGS)
+	SNOWFALL_BIN=$(BIN) $(GO) run ./internal/interop/cmd/bench -out doc/performance.md $(BENCHFLAGS)
 
 clean:
 	rm -rf $(BIN) out.*.log

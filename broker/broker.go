@@ -21,8 +21,8 @@ import (
 	"time"
 
 	"github.com/snowfall-pt/snowfall/broker/bridgelist"
-	"github.com/snowfall-pt/snowfall/common/geoip"
 	"github.com/snowfall-pt/snowfall/common/namematcher"
+	"github.com/snowfall-pt/snowfall/internal/geoip"
 )
 
 // Defaults for Config.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/snowfall-pt/snowfall/common/geoip"
 	"github.com/snowfall-pt/snowfall/common/messages"
+	"github.com/snowfall-pt/snowfall/internal/geoip"
 )
 
 // proxyTypes are the known proxy types plus "unknown", which is last.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/geoip"
+	"github.com/snowfall-pt/snowfall/internal/geoip"
 )
 
 func TestBinCount(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/snowfall-pt/snowfall/client"
 	"github.com/snowfall-pt/snowfall/client/internal/fakebridge"
-	"github.com/snowfall-pt/snowfall/common/safelog"
+	"github.com/snowfall-pt/snowfall/internal/safelog"
 )
 
 // Dial a stream to the bridge through Snowflake proxies found via the

@@ -16,7 +16,7 @@ import (
 
 	"github.com/snowfall-pt/snowfall/common/messages"
 	"github.com/snowfall-pt/snowfall/common/nattype"
-	"github.com/snowfall-pt/snowfall/common/safelog"
+	"github.com/snowfall-pt/snowfall/internal/safelog"
 	"github.com/snowfall-pt/snowfall/proxy"
 )
 

@@ -49,7 +49,7 @@ var wasmDenylist = []string{
 	"github.com/snowfall-pt/snowfall/proxy/metrics",
 	"github.com/snowfall-pt/snowfall/common/turbotunnel",
 	"github.com/snowfall-pt/snowfall/common/encapsulation",
-	"github.com/snowfall-pt/snowfall/common/testbed",
+	"github.com/snowfall-pt/snowfall/internal/testbed",
 }
 
 // Size budget of the browser build (-s -w), raw and gzipped. A change that

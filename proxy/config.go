@@ -90,7 +90,7 @@ type Config struct {
 	GatherTimeout time.Duration
 
 	// Logger receives the log; nil discards it. Addresses should be scrubbed
-	// by its handler (common/safelog) unless unsafe logging is wanted.
+	// by its handler (internal/safelog) unless unsafe logging is wanted.
 	Logger *slog.Logger
 	// HTTPClient talks to the broker and the NAT probe; nil builds one with a
 	// 30 s response-header timeout.

@@ -173,7 +173,7 @@ step "preparing an offline build context"
 ctx=$WORK/ctx
 rm -rf "$ctx"
 mkdir -p "$ctx"
-tar -C "$repo" --exclude=./.git --exclude=./bin --exclude=./common/interop/artifacts --exclude='./out.*.log' -c . | tar -C "$ctx" -x
+tar -C "$repo" --exclude=./.git --exclude=./bin --exclude=./internal/interop/artifacts --exclude='./out.*.log' -c . | tar -C "$ctx" -x
 (cd "$ctx" && GOFLAGS=-mod=mod go mod vendor -e >/dev/null 2>"$WORK/vendor.log") || fail "go mod vendor: see $WORK/vendor.log"
 done_step
 

@@ -22,9 +22,9 @@ import (
 	"github.com/xtaci/kcp-go/v5"
 	"github.com/xtaci/smux"
 
-	"github.com/snowfall-pt/snowfall/common/safelog"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 	"github.com/snowfall-pt/snowfall/common/websocketconn"
+	"github.com/snowfall-pt/snowfall/internal/safelog"
 )
 
 // logBuffer collects a test server's log output.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/snowfall-pt/snowfall/client"
 	"github.com/snowfall-pt/snowfall/client/utlsrt"
-	"github.com/snowfall-pt/snowfall/common/version"
+	"github.com/snowfall-pt/snowfall/internal/version"
 )
 
 // Options are the command-line settings of snowfall-client.

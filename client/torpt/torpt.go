@@ -16,8 +16,8 @@ import (
 
 	"github.com/snowfall-pt/snowfall/client"
 	"github.com/snowfall-pt/snowfall/client/socks5"
-	"github.com/snowfall-pt/snowfall/common/safelog"
-	"github.com/snowfall-pt/snowfall/common/version"
+	"github.com/snowfall-pt/snowfall/internal/safelog"
+	"github.com/snowfall-pt/snowfall/internal/version"
 )
 
 // MethodName is the only transport this program provides.

@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/snowfall-pt/snowfall/common/safelog"
+	"github.com/snowfall-pt/snowfall/internal/safelog"
 	"github.com/snowfall-pt/snowfall/proxy"
 )
 

@@ -25,9 +25,9 @@ import (
 	"github.com/snowfall-pt/snowfall/broker"
 	"github.com/snowfall-pt/snowfall/broker/bridgelist"
 	"github.com/snowfall-pt/snowfall/broker/ipcount"
-	"github.com/snowfall-pt/snowfall/common/geoip"
-	"github.com/snowfall-pt/snowfall/common/safelog"
-	"github.com/snowfall-pt/snowfall/common/version"
+	"github.com/snowfall-pt/snowfall/internal/geoip"
+	"github.com/snowfall-pt/snowfall/internal/safelog"
+	"github.com/snowfall-pt/snowfall/internal/version"
 )
 
 type options struct {

@@ -22,8 +22,8 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 
 	"github.com/snowfall-pt/snowfall/broker/probetest"
-	"github.com/snowfall-pt/snowfall/common/safelog"
-	"github.com/snowfall-pt/snowfall/common/version"
+	"github.com/snowfall-pt/snowfall/internal/safelog"
+	"github.com/snowfall-pt/snowfall/internal/version"
 )
 
 func main() {

@@ -13,7 +13,7 @@ import (
 	"syscall"
 
 	"github.com/snowfall-pt/snowfall/client/torpt"
-	"github.com/snowfall-pt/snowfall/common/gctune"
+	"github.com/snowfall-pt/snowfall/internal/gctune"
 )
 
 func main() {

@@ -20,10 +20,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/gctune"
-	"github.com/snowfall-pt/snowfall/common/geoip"
-	"github.com/snowfall-pt/snowfall/common/safelog"
-	"github.com/snowfall-pt/snowfall/common/version"
+	"github.com/snowfall-pt/snowfall/internal/gctune"
+	"github.com/snowfall-pt/snowfall/internal/geoip"
+	"github.com/snowfall-pt/snowfall/internal/safelog"
+	"github.com/snowfall-pt/snowfall/internal/version"
 	"github.com/snowfall-pt/snowfall/proxy"
 	"github.com/snowfall-pt/snowfall/proxy/metrics"
 )

@@ -24,9 +24,9 @@ import (
 
 	pt "gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib"
 
-	"github.com/snowfall-pt/snowfall/common/gctune"
-	"github.com/snowfall-pt/snowfall/common/safelog"
-	"github.com/snowfall-pt/snowfall/common/version"
+	"github.com/snowfall-pt/snowfall/internal/gctune"
+	"github.com/snowfall-pt/snowfall/internal/safelog"
+	"github.com/snowfall-pt/snowfall/internal/version"
 	"github.com/snowfall-pt/snowfall/server"
 )
 

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // Ports of the tor bridge in the server namespace.

@@ -20,7 +20,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // Ports of the browser chain's extra services, in the server namespace.

@@ -17,8 +17,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/interop"
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/interop"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 func main() {

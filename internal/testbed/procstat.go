@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// Helpers for benchmarks (common/interop/cmd/bench): CPU accounting from
+// Helpers for benchmarks (internal/interop/cmd/bench): CPU accounting from
 // /proc and sequential echo round trips.
 
 // clockTick is USER_HZ, the unit of the times in /proc/<pid>/stat and

@@ -5,7 +5,7 @@ package version
 import "runtime/debug"
 
 // Version is the release version; overridden at link time with
-// -ldflags "-X github.com/snowfall-pt/snowfall/common/version.Version=...".
+// -ldflags "-X github.com/snowfall-pt/snowfall/internal/version.Version=...".
 var Version = "0.1.0-dev"
 
 // String returns Version, plus the VCS revision when the build recorded one.

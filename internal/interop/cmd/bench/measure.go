@@ -11,8 +11,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/interop"
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/interop"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // Roles of the chain's processes, in data-path order. Their CPU adds up to

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // TestSnowfallClientThroughOurChain runs snowfall-client, driven the way

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/snowfall-pt/snowfall/common/messages"
-	"github.com/snowfall-pt/snowfall/common/testbed"
 	"github.com/snowfall-pt/snowfall/common/websocketconn"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // pollRecorder is a stand-in broker that answers every proxy poll with "no

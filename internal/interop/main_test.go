@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // bins finds (or builds) Snowfall's programs for every test of the package.
@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 }
 
 // artifacts returns a fresh directory for the test's logs, kept after the
-// run under common/interop/artifacts/ (git-ignored).
+// run under internal/interop/artifacts/ (git-ignored).
 func artifacts(t *testing.T) string {
 	t.Helper()
 	d, err := filepath.Abs(filepath.Join("artifacts", t.Name()))

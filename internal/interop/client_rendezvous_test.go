@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // Names of the rendezvous tests; they resolve only inside the client's

@@ -15,7 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/interop"
+	"github.com/snowfall-pt/snowfall/internal/interop"
 )
 
 // Report is everything one run measured; -json writes it as is.

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // ownProxyChain is a chain whose proxy is our snowfall-proxy started with

@@ -23,7 +23,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/interop"
+	"github.com/snowfall-pt/snowfall/internal/interop"
 )
 
 func main() {

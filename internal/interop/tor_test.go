@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // TestTorHandshakeThroughOurBridge puts a real tor bridge behind

@@ -1,5 +1,5 @@
 // Package interop assembles complete Snowflake chains on a testbed network
-// (common/testbed) from Snowfall's programs and Tor's released ones, for the
+// (internal/testbed) from Snowfall's programs and Tor's released ones, for the
 // integration tests in this directory and for the demo (cmd/demo).
 //
 // A chain is: a PT client in the "cli" namespace, one or more proxies in
@@ -25,7 +25,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/testbed"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 // Fixed ports: every run has namespaces of its own, so nothing collides.
