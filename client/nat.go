@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
-	"github.com/snowfall-pt/snowfall/client/natprobe"
+	"github.com/snowfall-pt/snowfall/client/natbehavior"
 	"github.com/snowfall-pt/snowfall/common/nattype"
 )
 
@@ -34,7 +34,7 @@ func (d *discoveredNAT) NATType() string {
 }
 
 // discover runs the RFC 5780 test against servers and stores the result.
-func (d *discoveredNAT) discover(ctx context.Context, p *natprobe.Prober, servers []string, log *slog.Logger) {
+func (d *discoveredNAT) discover(ctx context.Context, p *natbehavior.Prober, servers []string, log *slog.Logger) {
 	nat, err := p.Discover(ctx, servers)
 	if err != nil {
 		log.Warn("NAT type discovery failed", "err", err)

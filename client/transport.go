@@ -14,7 +14,7 @@ import (
 	"github.com/xtaci/kcp-go/v5"
 	"github.com/xtaci/smux"
 
-	"github.com/snowfall-pt/snowfall/client/natprobe"
+	"github.com/snowfall-pt/snowfall/client/natbehavior"
 	"github.com/snowfall-pt/snowfall/client/rendezvous"
 	"github.com/snowfall-pt/snowfall/client/socks5"
 	"github.com/snowfall-pt/snowfall/client/webrtcpeer"
@@ -87,7 +87,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 	if t.nat == nil {
 		d := &discoveredNAT{}
 		t.nat = d
-		prober := &natprobe.Prober{}
+		prober := &natbehavior.Prober{}
 		if proxy != nil {
 			prober.Listen = func() (net.PacketConn, error) { return proxy.ListenUDP(ctx) }
 		}
