@@ -171,7 +171,7 @@ func (t *Transport) emit(e Event) {
 // Dial starts a new session and returns its stream once the first proxy is
 // connected. It retries the rendezvous until ctx is done or
 // Config.ConnectTimeout passes; errors that retrying cannot fix (a bad
-// configuration, an unknown bridge, a redirecting broker) end it early.
+// configuration, an unknown bridge) end it early; others back off and retry.
 // Closing the returned conn ends the session and releases its proxies.
 func (t *Transport) Dial(ctx context.Context) (net.Conn, error) {
 	stats := &trafficStats{}
