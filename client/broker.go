@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/snowfall-pt/snowfall/client/rendezvous"
@@ -42,7 +43,13 @@ type broker struct {
 	method      rendezvous.Method
 	fingerprint string
 	nat         NATSource
-	timeout     time.Duration
+	// recheckNAT, when set, tests the NAT again and returns when done
+	// (or when its context ends); it runs after noProxiesRecheck
+	// consecutive "no proxies" replies, before the next rendezvous.
+	recheckNAT func(context.Context)
+	timeout    time.Duration
+
+	noProxies atomic.Int32 // consecutive "no proxies" replies
 }
 
 // exchange sends offer (SDP JSON) and returns the proxy's answer.
@@ -52,16 +59,38 @@ func (b *broker) exchange(ctx context.Context, offer string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encoding poll: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	xctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	reply, err := b.method.Exchange(ctx, poll)
+	reply, err := b.method.Exchange(xctx, poll)
 	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
+		if xctx.Err() == context.DeadlineExceeded {
 			return "", fmt.Errorf("broker did not answer within %v: %w", b.timeout, err)
 		}
 		return "", err
 	}
-	return decodeReply(reply)
+	answer, err := decodeReply(reply)
+	switch {
+	case err == nil:
+		b.noProxies.Store(0)
+	case errors.Is(err, ErrNoProxies):
+		b.afterNoProxies(ctx)
+	}
+	return answer, err
+}
+
+// afterNoProxies counts a "no proxies" reply and, every noProxiesRecheck in
+// a row, re-checks the NAT type so that the next poll reports a fresh one.
+// The check runs here, before the error goes back to the collector, rather
+// than at the next rendezvous, whose offer would wait for it with its
+// candidates going stale.
+func (b *broker) afterNoProxies(ctx context.Context) {
+	if b.noProxies.Add(1) < noProxiesRecheck || b.recheckNAT == nil {
+		return
+	}
+	b.noProxies.Store(0)
+	ctx, cancel := context.WithTimeout(ctx, natRecheckTimeout)
+	defer cancel()
+	b.recheckNAT(ctx)
 }
 
 // decodeReply turns a broker reply into an answer or an error.

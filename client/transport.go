@@ -18,6 +18,7 @@ import (
 	"github.com/snowfall-pt/snowfall/client/rendezvous"
 	"github.com/snowfall-pt/snowfall/client/socks5"
 	"github.com/snowfall-pt/snowfall/client/webrtcpeer"
+	"github.com/snowfall-pt/snowfall/common/nattype"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 )
 
@@ -84,9 +85,8 @@ func NewTransport(cfg Config) (*Transport, error) {
 	for _, s := range t.servers {
 		log.Info("using ICE server", "url", s.URLs[0])
 	}
+	var recheckNAT func(context.Context)
 	if t.nat == nil {
-		d := &discoveredNAT{}
-		t.nat = d
 		prober := &natbehavior.Prober{}
 		if proxy != nil {
 			prober.Listen = func() (net.PacketConn, error) { return proxy.ListenUDP(ctx) }
@@ -95,7 +95,16 @@ func NewTransport(cfg Config) (*Transport, error) {
 		for _, s := range t.servers {
 			urls = append(urls, s.URLs...)
 		}
-		go d.discover(ctx, prober, urls, log)
+		if len(urls) == 0 {
+			log.Warn("no STUN server: the NAT type stays unknown")
+			t.nat = StaticNAT(nattype.Unknown)
+		} else {
+			d := newDiscoveredNAT(func(ctx context.Context) (string, error) {
+				return prober.Discover(ctx, urls)
+			}, log)
+			t.nat, recheckNAT = d, d.recheckAfterNoProxies
+			go d.run(ctx)
+		}
 	}
 
 	method := cfg.Rendezvous
@@ -123,6 +132,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 			method:      method,
 			fingerprint: cfg.BridgeFingerprint,
 			nat:         t.nat,
+			recheckNAT:  recheckNAT,
 			timeout:     cfg.RendezvousTimeout,
 		},
 		emit: t.emit,
