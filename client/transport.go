@@ -278,10 +278,9 @@ func (t *Transport) newSession(p *pool, first *peerConn, stats *trafficStats) (*
 		pconn.Close()
 		return nil, fmt.Errorf("opening smux stream: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go stats.logLoop(ctx, t.log)
+	stop := stats.start(t.log, id.String())
 	t.log.Info("session started", "client_id", id.String())
-	return &Conn{Stream: stream, sess: sess, kcp: kconn, pconn: pconn, pool: p, stop: cancel}, nil
+	return &Conn{Stream: stream, sess: sess, kcp: kconn, pconn: pconn, pool: p, stop: stop}, nil
 }
 
 // Conn is a session's stream. It is a net.Conn; Close ends the whole
@@ -292,7 +291,7 @@ type Conn struct {
 	kcp   *kcp.UDPSession
 	pconn net.PacketConn
 	pool  *pool
-	stop  context.CancelFunc
+	stop  func() // logs the final counters; called last
 	once  sync.Once
 }
 
