@@ -268,7 +268,8 @@ func TestDialCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := tr.Dial(ctx); done <- err }()
-	time.Sleep(100 * time.Millisecond)
+	// Cancel while Dial is backing off after its first failure.
+	waitFor(t, time.Minute, "first attempt", func() bool { return block.connects.Load() > 0 })
 	cancel()
 	select {
 	case err := <-done:
