@@ -288,6 +288,8 @@ func TestNewTransportBadConfig(t *testing.T) {
 		{BrokerURL: "https://b/", AMPCacheURL: "::"},
 		{BrokerURL: "https://b/", UTLSImitate: "nope"},
 		{BrokerURL: "https://b/", BridgeFingerprint: "00"},
+		// An AMP cache cannot carry a broker on a non-default port.
+		{BrokerURL: "https://b.example:8443/", AMPCacheURL: "https://cdn.ampproject.org/"},
 	} {
 		if _, err := NewTransport(cfg); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%+v: err = %v", cfg, err)

@@ -157,7 +157,17 @@ func newRendezvous(cfg *Config, proxy *socks5.Client) (rendezvous.Method, error)
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	if cfg.AMPCacheURL != "" {
-		return rendezvous.NewAMP(cfg.BrokerURL, cfg.AMPCacheURL, cfg.Fronts, rt)
+		a, err := rendezvous.NewAMP(cfg.BrokerURL, cfg.AMPCacheURL, cfg.Fronts, rt)
+		if err != nil {
+			return nil, err
+		}
+		// A broker URL the cache cannot carry (a port other than the
+		// default, say) would fail every poll: refuse it now, as the
+		// configuration error it is, rather than retry it.
+		if _, err := a.RequestURL(nil); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+		}
+		return a, nil
 	}
 	return rendezvous.NewHTTP(cfg.BrokerURL, cfg.Fronts, rt)
 }
