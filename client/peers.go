@@ -46,7 +46,7 @@ type pool struct {
 	idle    []*peerConn // newest last
 	alive   int         // idle + in use
 	lastErr error
-	fatal   error // a permanent error: stop collecting
+	fatal   error // a configuration error: stop collecting
 	changed chan struct{}
 	wake    chan struct{}
 

@@ -242,7 +242,7 @@ func TestDialRetriesThenFails(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoProxy wrapping the broker's reason", err)
 	}
 
-	// A permanent error is not retried.
+	// A fatal error (a configuration error) is not retried.
 	perm := &fakePeers{bridge: echoBridge(t), fail: func(int64) error {
 		return &BrokerError{Msg: "bridge with requested fingerprint is unknown to the broker"}
 	}}
@@ -255,10 +255,10 @@ func TestDialRetriesThenFails(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	case <-time.After(time.Minute):
-		t.Fatal("Dial kept retrying a permanent error")
+		t.Fatal("Dial kept retrying a fatal error")
 	}
 	if n := perm.connects.Load(); n != 1 {
-		t.Errorf("%d attempts for a permanent error, want 1", n)
+		t.Errorf("%d attempts for a fatal error, want 1", n)
 	}
 }
 
