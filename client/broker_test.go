@@ -75,17 +75,9 @@ func TestBackoff(t *testing.T) {
 			seen[got] = true
 		}
 		if len(seen) < 2 {
-			t.Fatalf("attempt %d: no jitter, always %v", attempt, got(seen))
+			t.Fatalf("attempt %d: no jitter, always %v", attempt, seen)
 		}
 	}
-}
-
-func got(m map[time.Duration]bool) []time.Duration {
-	var out []time.Duration
-	for d := range m {
-		out = append(out, d)
-	}
-	return out
 }
 
 // syncBuffer is a log destination safe to read while goroutines log.
