@@ -170,11 +170,15 @@ func parseAddr(field string) (netip.Addr, bool) {
 // related addresses of every candidate hidden (see HideRelatedAddresses)
 // and, unless keepLocal, the local host candidates stripped (see
 // StripLocalCandidates). Client and proxy both call it on what they send.
+//
+// Hiding comes first: on a malformed line the 0.0.0.0 it writes may be
+// what makes the line a local host candidate, and stripping must see it.
 func Redact(sdp string, keepLocal bool) string {
+	sdp = HideRelatedAddresses(sdp)
 	if !keepLocal {
 		sdp = StripLocalCandidates(sdp)
 	}
-	return HideRelatedAddresses(sdp)
+	return sdp
 }
 
 // hiddenAddr and hiddenPort replace related addresses, as browsers send
