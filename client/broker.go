@@ -5,7 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/snowfall-pt/snowfall/client/rendezvous"
@@ -43,7 +43,13 @@ type broker struct {
 	method      rendezvous.Method
 	fingerprint string
 	nat         NATSource
-	timeout     time.Duration
+	// recheckNAT, when set, tests the NAT again and returns when done
+	// (or when its context ends); it runs after noProxiesRecheck
+	// consecutive "no proxies" replies, before the next rendezvous.
+	recheckNAT func(context.Context)
+	timeout    time.Duration
+
+	noProxies atomic.Int32 // consecutive "no proxies" replies
 }
 
 // exchange sends offer (SDP JSON) and returns the proxy's answer.
@@ -53,16 +59,38 @@ func (b *broker) exchange(ctx context.Context, offer string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("encoding poll: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	xctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	reply, err := b.method.Exchange(ctx, poll)
+	reply, err := b.method.Exchange(xctx, poll)
 	if err != nil {
-		if ctx.Err() == context.DeadlineExceeded {
+		if xctx.Err() == context.DeadlineExceeded {
 			return "", fmt.Errorf("broker did not answer within %v: %w", b.timeout, err)
 		}
 		return "", err
 	}
-	return decodeReply(reply)
+	answer, err := decodeReply(reply)
+	switch {
+	case err == nil:
+		b.noProxies.Store(0)
+	case errors.Is(err, ErrNoProxies):
+		b.afterNoProxies(ctx)
+	}
+	return answer, err
+}
+
+// afterNoProxies counts a "no proxies" reply and, every noProxiesRecheck in
+// a row, re-checks the NAT type so that the next poll reports a fresh one.
+// The check runs here, before the error goes back to the collector, rather
+// than at the next rendezvous, whose offer would wait for it with its
+// candidates going stale.
+func (b *broker) afterNoProxies(ctx context.Context) {
+	if b.noProxies.Add(1) < noProxiesRecheck || b.recheckNAT == nil {
+		return
+	}
+	b.noProxies.Store(0)
+	ctx, cancel := context.WithTimeout(ctx, natRecheckTimeout)
+	defer cancel()
+	b.recheckNAT(ctx)
 }
 
 // decodeReply turns a broker reply into an answer or an error.
@@ -77,28 +105,47 @@ func decodeReply(reply []byte) (string, error) {
 	return resp.Answer, nil
 }
 
-// permanent reports errors that retrying with the same configuration cannot
-// fix: the broker does not know the bridge, refuses the request, redirects
-// it elsewhere, or presents a certificate that does not verify.
-func permanent(err error) bool {
-	if errors.Is(err, ErrBridgeUnknown) || errors.Is(err, rendezvous.ErrRedirect) ||
-		errors.Is(err, ErrBadConfig) {
-		return true
-	}
-	// A certificate the client does not trust will not become trusted by
-	// retrying (and may be an interception attempt).
+// fatal reports the errors that no retry can fix because the configuration
+// is wrong: the broker does not know the requested bridge, or a setting is
+// invalid. Everything else may pass and is retried with back-off: an HTTP
+// status (a CDN's 403, the 404 an AMP cache returns for a broker's 500), a
+// redirect (an AMP cache without a fresh copy), a certificate that does not
+// verify (a captive portal), a timeout, a malformed reply, "no proxies".
+func fatal(err error) bool {
+	return errors.Is(err, ErrBridgeUnknown) || errors.Is(err, ErrBadConfig)
+}
+
+// failureReason names the kind of a collection error for the log, so that
+// a reader can tell a broker without proxies from a blocked front.
+func failureReason(err error) string {
 	var (
+		se        *rendezvous.StatusError
 		unknownCA x509.UnknownAuthorityError
 		hostname  x509.HostnameError
 		invalid   x509.CertificateInvalidError
 	)
-	if errors.As(err, &unknownCA) || errors.As(err, &hostname) || errors.As(err, &invalid) {
-		return true
+	switch {
+	case errors.Is(err, ErrNoProxies):
+		return "no proxies available"
+	case errors.Is(err, ErrBridgeUnknown):
+		return "bridge unknown to the broker"
+	case errors.Is(err, ErrBadConfig):
+		return "configuration error"
+	case errors.As(err, &se):
+		return fmt.Sprintf("broker or front answered HTTP %d", se.Code)
+	case errors.Is(err, rendezvous.ErrRedirect):
+		return "broker or cache redirected"
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid):
+		return "certificate not trusted"
+	case errors.Is(err, ErrBadReply), errors.Is(err, rendezvous.ErrTooLarge):
+		return "malformed broker reply"
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return "timeout"
 	}
-	var se *rendezvous.StatusError
-	if errors.As(err, &se) {
-		c := se.Code
-		return c >= 400 && c < 500 && c != http.StatusRequestTimeout && c != http.StatusTooManyRequests
-	}
-	return false
+	return "connection failed"
+}
+
+func isTimeout(err error) bool {
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
 }

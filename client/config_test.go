@@ -1,15 +1,11 @@
 package client
 
 import (
-	"context"
-	"crypto/x509"
 	"errors"
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
 
-	"github.com/snowfall-pt/snowfall/client/rendezvous"
 	"github.com/snowfall-pt/snowfall/common/messages"
 )
 
@@ -154,31 +150,17 @@ func TestDecodeReply(t *testing.T) {
 		t.Fatalf("answer: %q %v", a, err)
 	}
 	_, err := decodeReply(enc(messages.ClientPollResponse{Error: messages.StrNoProxies}))
-	if !errors.Is(err, ErrNoProxies) || permanent(err) {
-		t.Fatalf("no proxies: %v (permanent=%v)", err, permanent(err))
+	if !errors.Is(err, ErrNoProxies) || fatal(err) {
+		t.Fatalf("no proxies: %v (fatal=%v)", err, fatal(err))
 	}
 	_, err = decodeReply(enc(messages.ClientPollResponse{Error: messages.StrBridgeUnknown}))
-	if !errors.Is(err, ErrBridgeUnknown) || !permanent(err) {
+	if !errors.Is(err, ErrBridgeUnknown) || !fatal(err) {
 		t.Fatalf("unknown bridge: %v", err)
 	}
 	for _, garbage := range []string{"", "{}", "<html>", `{"answer":5}`, "\x00\xff", `{"answer":""}`} {
 		if _, err := decodeReply([]byte(garbage)); !errors.Is(err, ErrBadReply) {
 			t.Errorf("%q: err = %v, want ErrBadReply", garbage, err)
 		}
-	}
-	for code, want := range map[int]bool{400: true, 403: true, 404: true, 408: false, 429: false, 500: false, 503: false} {
-		if got := permanent(&rendezvous.StatusError{Code: code}); got != want {
-			t.Errorf("status %d: permanent = %v", code, got)
-		}
-	}
-	if !permanent(rendezvous.ErrRedirect) {
-		t.Error("redirect not permanent")
-	}
-	if !permanent(fmt.Errorf("broker request: %w", x509.UnknownAuthorityError{})) {
-		t.Error("untrusted certificate not permanent")
-	}
-	if permanent(fmt.Errorf("broker request: %w", context.DeadlineExceeded)) {
-		t.Error("timeout permanent")
 	}
 }
 

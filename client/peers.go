@@ -26,9 +26,12 @@ type doner interface {
 // errPoolClosed is returned by take after the pool has been closed.
 var errPoolClosed = errors.New("proxy pool closed")
 
-// Retry delays of the collect loop after consecutive failures; the last one
-// repeats.
-var retryDelays = []time.Duration{2 * time.Second, 4 * time.Second, 8 * time.Second, ReconnectTimeout}
+// Back-off of the collect loop after consecutive failures: from retryBase,
+// doubling up to retryMax, jittered (see backoff).
+const (
+	retryBase = 2 * time.Second
+	retryMax  = ReconnectTimeout
+)
 
 // pool keeps up to max proxies for one session: the one in use plus idle
 // ones ready to take over. A single collector goroutine connects new proxies
@@ -43,7 +46,7 @@ type pool struct {
 	idle    []*peerConn // newest last
 	alive   int         // idle + in use
 	lastErr error
-	fatal   error // a permanent error: stop collecting
+	fatal   error // a configuration error: stop collecting
 	changed chan struct{}
 	wake    chan struct{}
 
@@ -73,8 +76,9 @@ func newPool(src PeerSource, max int, stats *trafficStats, log *slog.Logger) *po
 }
 
 // collect connects proxies while fewer than max are alive. After a failure
-// it waits (2 s, 4 s, 8 s, then every 10 s); when at capacity it sleeps until
-// a proxy dies or ReconnectTimeout passes.
+// it backs off (1-2 s, 2-4 s, 4-8 s, then 5-10 s) and tries again, unless
+// the error is fatal (a configuration error); when at capacity it sleeps
+// until a proxy dies or ReconnectTimeout passes.
 func (p *pool) collect() {
 	defer close(p.done)
 	failures := 0
@@ -93,11 +97,15 @@ func (p *pool) collect() {
 			}
 			if err != nil {
 				p.fail(err)
-				wait = retryDelays[min(failures, len(retryDelays)-1)]
-				failures++
-				if permanent(err) {
+				if fatal(err) {
+					p.log.Error("cannot collect proxies; giving up: the configuration must change",
+						"reason", failureReason(err), "err", err)
 					return
 				}
+				wait = backoff(failures, retryBase, retryMax)
+				failures++
+				p.log.Warn("cannot collect a proxy; will retry", "reason", failureReason(err),
+					"failures", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
 			} else {
 				failures = 0
 				p.add(conn)
@@ -128,7 +136,7 @@ func (p *pool) fail(err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.lastErr = err
-	if permanent(err) {
+	if fatal(err) {
 		p.fatal = err
 	}
 	p.notifyLocked()

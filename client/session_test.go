@@ -242,7 +242,7 @@ func TestDialRetriesThenFails(t *testing.T) {
 		t.Fatalf("err = %v, want ErrNoProxy wrapping the broker's reason", err)
 	}
 
-	// A permanent error is not retried.
+	// A fatal error (a configuration error) is not retried.
 	perm := &fakePeers{bridge: echoBridge(t), fail: func(int64) error {
 		return &BrokerError{Msg: "bridge with requested fingerprint is unknown to the broker"}
 	}}
@@ -255,10 +255,10 @@ func TestDialRetriesThenFails(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	case <-time.After(time.Minute):
-		t.Fatal("Dial kept retrying a permanent error")
+		t.Fatal("Dial kept retrying a fatal error")
 	}
 	if n := perm.connects.Load(); n != 1 {
-		t.Errorf("%d attempts for a permanent error, want 1", n)
+		t.Errorf("%d attempts for a fatal error, want 1", n)
 	}
 }
 
@@ -268,7 +268,8 @@ func TestDialCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := tr.Dial(ctx); done <- err }()
-	time.Sleep(100 * time.Millisecond)
+	// Cancel while Dial is backing off after its first failure.
+	waitFor(t, time.Minute, "first attempt", func() bool { return block.connects.Load() > 0 })
 	cancel()
 	select {
 	case err := <-done:
@@ -287,6 +288,8 @@ func TestNewTransportBadConfig(t *testing.T) {
 		{BrokerURL: "https://b/", AMPCacheURL: "::"},
 		{BrokerURL: "https://b/", UTLSImitate: "nope"},
 		{BrokerURL: "https://b/", BridgeFingerprint: "00"},
+		// An AMP cache cannot carry a broker on a non-default port.
+		{BrokerURL: "https://b.example:8443/", AMPCacheURL: "https://cdn.ampproject.org/"},
 	} {
 		if _, err := NewTransport(cfg); !errors.Is(err, ErrBadConfig) {
 			t.Errorf("%+v: err = %v", cfg, err)

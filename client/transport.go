@@ -14,10 +14,11 @@ import (
 	"github.com/xtaci/kcp-go/v5"
 	"github.com/xtaci/smux"
 
-	"github.com/snowfall-pt/snowfall/client/natprobe"
+	"github.com/snowfall-pt/snowfall/client/natbehavior"
 	"github.com/snowfall-pt/snowfall/client/rendezvous"
 	"github.com/snowfall-pt/snowfall/client/socks5"
 	"github.com/snowfall-pt/snowfall/client/webrtcpeer"
+	"github.com/snowfall-pt/snowfall/common/nattype"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 )
 
@@ -84,10 +85,9 @@ func NewTransport(cfg Config) (*Transport, error) {
 	for _, s := range t.servers {
 		log.Info("using ICE server", "url", s.URLs[0])
 	}
+	var recheckNAT func(context.Context)
 	if t.nat == nil {
-		d := &discoveredNAT{}
-		t.nat = d
-		prober := &natprobe.Prober{}
+		prober := &natbehavior.Prober{}
 		if proxy != nil {
 			prober.Listen = func() (net.PacketConn, error) { return proxy.ListenUDP(ctx) }
 		}
@@ -95,7 +95,16 @@ func NewTransport(cfg Config) (*Transport, error) {
 		for _, s := range t.servers {
 			urls = append(urls, s.URLs...)
 		}
-		go d.discover(ctx, prober, urls, log)
+		if len(urls) == 0 {
+			log.Warn("no STUN server: the NAT type stays unknown")
+			t.nat = StaticNAT(nattype.Unknown)
+		} else {
+			d := newDiscoveredNAT(func(ctx context.Context) (string, error) {
+				return prober.Discover(ctx, urls)
+			}, log)
+			t.nat, recheckNAT = d, d.recheckAfterNoProxies
+			go d.run(ctx)
+		}
 	}
 
 	method := cfg.Rendezvous
@@ -123,6 +132,7 @@ func NewTransport(cfg Config) (*Transport, error) {
 			method:      method,
 			fingerprint: cfg.BridgeFingerprint,
 			nat:         t.nat,
+			recheckNAT:  recheckNAT,
 			timeout:     cfg.RendezvousTimeout,
 		},
 		emit: t.emit,
@@ -147,7 +157,17 @@ func newRendezvous(cfg *Config, proxy *socks5.Client) (rendezvous.Method, error)
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	if cfg.AMPCacheURL != "" {
-		return rendezvous.NewAMP(cfg.BrokerURL, cfg.AMPCacheURL, cfg.Fronts, rt)
+		a, err := rendezvous.NewAMP(cfg.BrokerURL, cfg.AMPCacheURL, cfg.Fronts, rt)
+		if err != nil {
+			return nil, err
+		}
+		// A broker URL the cache cannot carry (a port other than the
+		// default, say) would fail every poll: refuse it now, as the
+		// configuration error it is, rather than retry it.
+		if _, err := a.RequestURL(nil); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+		}
+		return a, nil
 	}
 	return rendezvous.NewHTTP(cfg.BrokerURL, cfg.Fronts, rt)
 }
@@ -171,7 +191,7 @@ func (t *Transport) emit(e Event) {
 // Dial starts a new session and returns its stream once the first proxy is
 // connected. It retries the rendezvous until ctx is done or
 // Config.ConnectTimeout passes; errors that retrying cannot fix (a bad
-// configuration, an unknown bridge, a redirecting broker) end it early.
+// configuration, an unknown bridge) end it early; others back off and retry.
 // Closing the returned conn ends the session and releases its proxies.
 func (t *Transport) Dial(ctx context.Context) (net.Conn, error) {
 	stats := &trafficStats{}
@@ -268,10 +288,9 @@ func (t *Transport) newSession(p *pool, first *peerConn, stats *trafficStats) (*
 		pconn.Close()
 		return nil, fmt.Errorf("opening smux stream: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go stats.logLoop(ctx, t.log)
+	stop := stats.start(t.log, id.String())
 	t.log.Info("session started", "client_id", id.String())
-	return &Conn{Stream: stream, sess: sess, kcp: kconn, pconn: pconn, pool: p, stop: cancel}, nil
+	return &Conn{Stream: stream, sess: sess, kcp: kconn, pconn: pconn, pool: p, stop: stop}, nil
 }
 
 // Conn is a session's stream. It is a net.Conn; Close ends the whole
@@ -282,7 +301,7 @@ type Conn struct {
 	kcp   *kcp.UDPSession
 	pconn net.PacketConn
 	pool  *pool
-	stop  context.CancelFunc
+	stop  func() // logs the final counters; called last
 	once  sync.Once
 }
 

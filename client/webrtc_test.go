@@ -349,4 +349,9 @@ func TestWebRTCThroughSOCKS5(t *testing.T) {
 	if strings.Contains(offer, "typ host") || !strings.Contains(offer, "typ srflx") {
 		t.Errorf("offer through a proxy should carry only server-reflexive candidates:\n%s", offer)
 	}
+	// The related address of a server-reflexive candidate is the local
+	// socket's: it must be hidden as browsers hide it.
+	if n, hidden := strings.Count(offer, " raddr "), strings.Count(offer, " raddr 0.0.0.0 rport 0"); n == 0 || n != hidden {
+		t.Errorf("offer has %d related addresses, %d of them hidden:\n%s", n, hidden, offer)
+	}
 }

@@ -134,26 +134,109 @@ func TestHTTPExchange(t *testing.T) {
 	}
 }
 
-func TestHTTPFronting(t *testing.T) {
-	b := newBroker(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-	// The test certificate is valid for example.com: use it as the front.
-	fronts := []string{"example.com", " example.com:443 ", ""}
-	for _, utlsName := range []string{"", "hellochrome_auto"} {
-		h, err := NewHTTP("https://broker.invalid/", fronts, b.transport(t, utlsName, 0))
+// recordingRT answers every request itself, recording where it was sent.
+type recordingRT struct {
+	mu    sync.Mutex
+	urls  []string // URL host: the front
+	hosts []string // Host header: the broker
+}
+
+func (r *recordingRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	r.urls = append(r.urls, req.URL.Host)
+	r.hosts = append(r.hosts, req.Host)
+	r.mu.Unlock()
+	return &http.Response{StatusCode: 200, Header: http.Header{}, Body: io.NopCloser(strings.NewReader("ok")), Request: req}, nil
+}
+
+// TestHTTPFrontingChoice: each request picks its front uniformly at
+// random. A choice made once, a fixed index or a biased draw all fail.
+func TestHTTPFrontingChoice(t *testing.T) {
+	fronts := []string{"a.example.com", " b.example.com:443 ", "", "c.example.com"}
+	want := []string{"a.example.com", "b.example.com:443", "c.example.com"}
+	for _, method := range []string{"http", "amp"} {
+		rt := &recordingRT{}
+		var m Method
+		var err error
+		if method == "http" {
+			m, err = NewHTTP("https://broker.invalid/", fronts, rt)
+		} else {
+			m, err = NewAMP("https://broker.invalid/", "", fronts, rt)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i < 4; i++ {
+		const n = 300
+		for range n {
+			if _, err := m.Exchange(context.Background(), []byte("p")); err != nil && method == "http" {
+				t.Fatal(err)
+			}
+		}
+		counts := map[string]int{}
+		for i, u := range rt.urls {
+			counts[u]++
+			if rt.hosts[i] != "broker.invalid" {
+				t.Errorf("%s: Host %q, want the broker's host", method, rt.hosts[i])
+			}
+		}
+		if len(rt.urls) != n || len(counts) != len(want) {
+			t.Fatalf("%s: %d requests went to %v, want %d spread over %v", method, len(rt.urls), counts, n, want)
+		}
+		// Binomial(300, 1/3): mean 100, sd 8.2; outside [50, 150] is six
+		// deviations away.
+		for _, f := range want {
+			if c := counts[f]; c < 50 || c > 150 {
+				t.Errorf("%s: front %s chosen %d times of %d: %v", method, f, c, n, counts)
+			}
+		}
+	}
+}
+
+// TestHTTPFronting: through real TLS, the connection and SNI go to the
+// chosen front and the Host header names the broker.
+func TestHTTPFronting(t *testing.T) {
+	b := newBroker(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	// The test certificate is valid for *.example.com.
+	fronts := []string{"a.example.com", "b.example.com:443", "c.example.com"}
+	for _, utlsName := range []string{"", "hellochrome_auto"} {
+		pool := x509.NewCertPool()
+		pool.AddCert(b.Certificate())
+		var mu sync.Mutex
+		dialled := map[string]bool{}
+		var d net.Dialer
+		rt, err := NewTransport(TransportOptions{UTLSImitate: utlsName, RootCAs: pool,
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				mu.Lock()
+				dialled[addr] = true
+				mu.Unlock()
+				return d.DialContext(ctx, network, b.Listener.Addr().String())
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := NewHTTP("https://broker.invalid/", fronts, rt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// 60 requests miss one of 3 fronts with probability 3*(2/3)^60.
+		for range 60 {
 			if _, err := h.Exchange(context.Background(), []byte("p")); err != nil {
 				t.Fatal(err)
 			}
 		}
+		mu.Lock()
+		for _, f := range []string{"a.example.com:443", "b.example.com:443", "c.example.com:443"} {
+			if !dialled[f] {
+				t.Errorf("utls=%q: never connected to front %s (connected to %v)", utlsName, f, dialled)
+			}
+		}
+		mu.Unlock()
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, s := range b.sni {
-		if s != "example.com" {
-			t.Errorf("SNI %q, want the front example.com", s)
+		if s != "a.example.com" && s != "b.example.com" && s != "c.example.com" {
+			t.Errorf("SNI %q, want one of the fronts", s)
 		}
 	}
 	for _, h := range b.hosts {
@@ -161,8 +244,8 @@ func TestHTTPFronting(t *testing.T) {
 			t.Errorf("Host %q, want the broker's host", h)
 		}
 	}
-	if len(b.hosts) != 8 {
-		t.Errorf("%d requests, want 8", len(b.hosts))
+	if len(b.hosts) != 120 {
+		t.Errorf("%d requests, want 120", len(b.hosts))
 	}
 }
 

@@ -191,9 +191,9 @@ func (d *Dialer) Dial(ctx context.Context, exchange ExchangeFunc) (*Conn, error)
 	gatherTimer.Stop()
 
 	local := *pc.LocalDescription()
-	if !d.cfg.KeepLocalAddresses {
-		local.SDP = iceaddr.StripLocalCandidates(local.SDP)
-	}
+	// Related addresses are hidden even when local candidates are kept:
+	// they are the LAN address, and the proxy has no use for them.
+	local.SDP = iceaddr.Redact(local.SDP, d.cfg.KeepLocalAddresses)
 	offerJSON, err := sdpjson.Encode(&local)
 	if err != nil {
 		return nil, fmt.Errorf("encoding offer: %w", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/netip"
 	"regexp"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/snowfall-pt/snowfall/common/iceaddr"
 	"github.com/snowfall-pt/snowfall/common/sdpjson"
 )
 
@@ -145,29 +147,51 @@ func TestDialEcho(t *testing.T) {
 	}
 }
 
+// TestStripLocalCandidates: the offer loses its loopback host candidates
+// unless they are kept, and hides related addresses either way. The kept
+// case proves that gathering found a loopback candidate to strip, so the
+// test cannot pass on an offer that never had one.
 func TestStripLocalCandidates(t *testing.T) {
-	a := newAnswerer(t, nil)
-	var offer string
-	errStop := errors.New("stop")
-	d := NewDialer(Config{IncludeLoopback: true})
-	_, err := d.Dial(context.Background(), func(ctx context.Context, o string) (string, error) {
-		offer = o
-		return "", errStop
-	})
-	if !errors.Is(err, errStop) {
-		t.Fatal(err)
+	offer := func(keep bool) string {
+		errStop := errors.New("stop")
+		var offer string
+		d := NewDialer(Config{IncludeLoopback: true, KeepLocalAddresses: keep})
+		_, err := d.Dial(context.Background(), func(ctx context.Context, o string) (string, error) {
+			offer = o
+			return "", errStop
+		})
+		if !errors.Is(err, errStop) {
+			t.Fatal(err)
+		}
+		desc, err := sdpjson.Decode(offer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return desc.SDP
 	}
-	desc, err := sdpjson.Decode(offer)
-	if err != nil {
-		t.Fatal(err)
+	loopbackHost := func(sdp string) bool {
+		for _, l := range strings.Split(sdp, "\r\n") {
+			f := strings.Fields(l)
+			if strings.HasPrefix(l, "a=candidate") && len(f) >= 8 && f[7] == "host" {
+				if a, err := netip.ParseAddr(f[4]); err == nil && (a.IsLoopback() || iceaddr.IsLocal(a)) {
+					return true
+				}
+			}
+		}
+		return false
 	}
-	for _, l := range strings.Split(desc.SDP, "\r\n") {
-		if strings.HasPrefix(l, "a=candidate") && strings.Contains(l, " typ host") &&
-			(strings.Contains(l, " 127.") || strings.Contains(l, " ::1 ") || strings.Contains(l, " 10.") || strings.Contains(l, " 192.168.")) {
-			t.Errorf("local candidate kept: %s", l)
+	kept, stripped := offer(true), offer(false)
+	if !loopbackHost(kept) {
+		t.Fatalf("no loopback host candidate gathered with KeepLocalAddresses:\n%s", kept)
+	}
+	if loopbackHost(stripped) {
+		t.Errorf("local host candidate kept:\n%s", stripped)
+	}
+	for _, sdp := range []string{kept, stripped} {
+		if n := strings.Count(sdp, " raddr "); n != strings.Count(sdp, " raddr 0.0.0.0 rport 0") {
+			t.Errorf("related address not hidden:\n%s", sdp)
 		}
 	}
-	_ = a
 }
 
 func TestBadAnswers(t *testing.T) {

@@ -1,7 +1,8 @@
 // Package iceaddr classifies addresses the way Snowflake peers do and
-// filters ICE candidates in SDP: stripping local host candidates before an
-// offer or answer leaves the machine, and finding a client's public address
-// in its offer (PROTOCOL.md §1.2, §5.2, §7.2).
+// filters ICE candidates in SDP: Redact prepares an offer or answer to leave
+// the machine (local host candidates stripped, related addresses hidden as
+// browsers hide them), and ClientAddr finds a client's public address in its
+// offer (PROTOCOL.md §1.2, §5.2, §7.2).
 //
 // The functions work on the SDP text line by line instead of parsing and
 // re-serialising it, so whatever they keep stays byte for byte as the peer
@@ -149,11 +150,115 @@ func isLocalHost(content string) bool {
 		}
 	}
 	for _, field := range f[:max(typ, 0)] {
-		if addr, err := netip.ParseAddr(field); err == nil && isStrippable(addr) {
+		if addr, ok := parseAddr(field); ok && isStrippable(addr) {
 			return true
 		}
 	}
 	return false
+}
+
+// parseAddr parses a candidate's address field as pion does: everything from
+// the first "%" on is a zone and is dropped, even when empty ("10.0.0.1%")
+// or on an IPv4 address, both of which netip.ParseAddr refuses.
+func parseAddr(field string) (netip.Addr, bool) {
+	field, _, _ = strings.Cut(field, "%")
+	a, err := netip.ParseAddr(field)
+	return a, err == nil
+}
+
+// Redact returns sdp ready to leave the machine in an offer or answer: the
+// related addresses of every candidate hidden (see HideRelatedAddresses)
+// and, unless keepLocal, the local host candidates stripped (see
+// StripLocalCandidates). Client and proxy both call it on what they send.
+//
+// Hiding comes first: on a malformed line the 0.0.0.0 it writes may be
+// what makes the line a local host candidate, and stripping must see it.
+func Redact(sdp string, keepLocal bool) string {
+	sdp = HideRelatedAddresses(sdp)
+	if !keepLocal {
+		sdp = StripLocalCandidates(sdp)
+	}
+	return sdp
+}
+
+// hiddenAddr and hiddenPort replace related addresses, as browsers send
+// them for server-reflexive and relay candidates.
+const (
+	hiddenAddr = "0.0.0.0"
+	hiddenPort = "0"
+)
+
+// HideRelatedAddresses returns sdp with the "raddr" and "rport" values of
+// every candidate line set to 0.0.0.0 and 0, as browsers do: the related
+// address of a server-reflexive or relay candidate is the machine's LAN
+// address and port, which nothing on the other side needs (RFC 8839 §5.1
+// makes them informational). Everything else stays byte for byte.
+//
+// Every field after "typ" that is "raddr" or "rport" (in any case) has its
+// following field replaced, so no parser reading whitespace differently
+// finds a related address left.
+func HideRelatedAddresses(sdp string) string {
+	var b strings.Builder
+	copied := 0 // bytes of sdp already in b
+	pos := 0    // start of the current line
+	lines(sdp, func(line, content string) bool {
+		if strings.HasPrefix(content, "a=candidate:") {
+			relatedValues(content, func(start, end int, hidden string) {
+				if sdp[pos+start:pos+end] == hidden {
+					return
+				}
+				if b.Cap() == 0 {
+					b.Grow(len(sdp))
+				}
+				b.WriteString(sdp[copied : pos+start])
+				b.WriteString(hidden)
+				copied = pos + end
+			})
+		}
+		pos += len(line)
+		return true
+	})
+	if b.Cap() == 0 {
+		return sdp // nothing hidden
+	}
+	b.WriteString(sdp[copied:])
+	return b.String()
+}
+
+// relatedValues calls yield with the byte range of each value that follows
+// a "raddr" or "rport" field after the "typ" field of a candidate line, and
+// what to replace it with.
+func relatedValues(content string, yield func(start, end int, hidden string)) {
+	afterTyp := false
+	replace := ""
+	for i := 0; i < len(content); {
+		if isSpace(content[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(content) && !isSpace(content[j]) {
+			j++
+		}
+		field := content[i:j]
+		switch {
+		case replace != "":
+			yield(i, j, replace)
+			replace = ""
+		case !afterTyp:
+			afterTyp = strings.EqualFold(field, "typ")
+		case strings.EqualFold(field, "raddr"):
+			replace = hiddenAddr
+		case strings.EqualFold(field, "rport"):
+			replace = hiddenPort
+		}
+		i = j
+	}
+}
+
+// isSpace matches the separators of strings.Fields that SDP text can hold.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r' || c == '\n'
 }
 
 // ClientAddr returns the first public candidate address in sdp, falling back
@@ -163,7 +268,7 @@ func ClientAddr(sdp string) (addr netip.Addr, ok bool) {
 	var conn netip.Addr
 	lines(sdp, func(_, content string) bool {
 		if c, isCand := parseCandidate(content); isCand {
-			if a, err := netip.ParseAddr(c.address); err == nil && IsPublic(a) {
+			if a, parsed := parseAddr(c.address); parsed && IsPublic(a) {
 				addr, ok = normal(a), true
 				return false
 			}

@@ -162,6 +162,13 @@ func TestStripLocalCandidatesTable(t *testing.T) {
 		{"a=candidate:1 1 UDP 1 192.168.0.2 9 TYP HOST\r\nv=0\r\n", "v=0\r\n"},
 		{"a=candidate:1 1 udp 1 ::ffff:10.0.0.1 9 typ host\r\n", ""},
 		{"a=candidate:1 1 udp 1 fe80::1%wlan0 9 typ host\r\n", ""},
+		// Zones as pion reads them: from the first "%" on, even empty or
+		// on IPv4 (netip refuses both).
+		{"a=candidate:1 1 udp 1 10.0.0.1% 9 typ host\r\n", ""},
+		{"a=candidate:1 1 udp 1 fe80::1% 9 typ host\r\n", ""},
+		{"a=candidate:1 1 udp 1 192.168.0.7%eth0 9 typ host\r\n", ""},
+		{"a=candidate:1 1 udp 1 127.0.0.1%%x 9 typ host\r\n", ""},
+		{"a=candidate:1 1 udp 1 203.0.113.9% 9 typ host\r\n", "a=candidate:1 1 udp 1 203.0.113.9% 9 typ host\r\n"},
 		// Kept: srflx/prflx/relay, public, hostnames, malformed.
 		{"a=candidate:1 1 udp 1 10.1.2.3 9 typ srflx raddr 10.1.2.3 rport 9\r\n", "a=candidate:1 1 udp 1 10.1.2.3 9 typ srflx raddr 10.1.2.3 rport 9\r\n"},
 		{"a=candidate:1 1 udp 1 10.1.2.3 9 typ prflx\r\n", "a=candidate:1 1 udp 1 10.1.2.3 9 typ prflx\r\n"},
@@ -189,6 +196,7 @@ func TestClientAddr(t *testing.T) {
 		{"candidate wins over earlier c=", "c=IN IP4 198.51.100.1\r\na=candidate:2 1 udp 1 203.0.113.7 9 typ srflx\r\n", "203.0.113.7"},
 		{"c= fallback", "c=IN IP4 0.0.0.0\r\nc=IN IP4 198.51.100.1/127\r\na=candidate:1 1 udp 1 10.0.0.1 9 typ host\r\n", "198.51.100.1"},
 		{"c= IPv6", "c=IN IP6 2001:db8::7\n", "2001:db8::7"},
+		{"empty zone", "a=candidate:1 1 udp 1 203.0.113.8% 9 typ host\r\n", "203.0.113.8"},
 		{"mapped address unmapped", "a=candidate:1 1 udp 1 ::ffff:203.0.113.7 9 typ host\r\n", "203.0.113.7"},
 		{"mDNS only", "a=candidate:1 1 udp 1 x.local 9 typ host\r\nc=IN IP4 0.0.0.0\r\n", ""},
 		{"nothing public", "a=candidate:1 1 udp 1 127.0.0.1 9 typ host\r\na=candidate:1 1 udp 1 224.0.0.1 9 typ host\r\n", ""},
@@ -205,6 +213,100 @@ func TestClientAddr(t *testing.T) {
 			t.Errorf("%s: got (%v, %v), want %s", tc.name, a, ok, tc.want)
 		}
 	}
+}
+
+func TestHideRelatedAddresses(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"v=0\r\n", "v=0\r\n"},
+		{"a=candidate:1 1 udp 1 203.0.113.7 40813 typ srflx raddr 192.168.1.5 rport 52945\r\n",
+			"a=candidate:1 1 udp 1 203.0.113.7 40813 typ srflx raddr 0.0.0.0 rport 0\r\n"},
+		{"a=candidate:1 1 udp 1 198.51.100.20 3478 typ relay raddr 203.0.113.7 rport 40813 generation 0\n",
+			"a=candidate:1 1 udp 1 198.51.100.20 3478 typ relay raddr 0.0.0.0 rport 0 generation 0\n"},
+		{"a=candidate:1 1 udp 1 2001:db8::1 9 typ prflx raddr fe80::1%eth0 rport 9",
+			"a=candidate:1 1 udp 1 2001:db8::1 9 typ prflx raddr 0.0.0.0 rport 0"},
+		// Any case and runs of whitespace; only values after "typ".
+		{"a=candidate:1 1 udp 1 203.0.113.7 9 TYP srflx  RADDR\t10.0.0.1  Rport 7\r\n",
+			"a=candidate:1 1 udp 1 203.0.113.7 9 TYP srflx  RADDR\t0.0.0.0  Rport 0\r\n"},
+		{"a=candidate:raddr 1 udp 1 203.0.113.7 9 typ srflx raddr 10.0.0.1 rport 7",
+			"a=candidate:raddr 1 udp 1 203.0.113.7 9 typ srflx raddr 0.0.0.0 rport 0"},
+		// Already hidden: the same string comes back.
+		{"a=candidate:1 1 udp 1 192.0.2.44 37102 typ srflx raddr 0.0.0.0 rport 0\r\n",
+			"a=candidate:1 1 udp 1 192.0.2.44 37102 typ srflx raddr 0.0.0.0 rport 0\r\n"},
+		// A dangling raddr, and lines that are not candidates.
+		{"a=candidate:1 1 udp 1 203.0.113.7 9 typ srflx raddr", "a=candidate:1 1 udp 1 203.0.113.7 9 typ srflx raddr"},
+		{"a=x typ srflx raddr 10.0.0.1 rport 7\r\n", "a=x typ srflx raddr 10.0.0.1 rport 7\r\n"},
+	} {
+		if got := HideRelatedAddresses(tc.in); got != tc.want {
+			t.Errorf("%q: got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestRedactFixture(t *testing.T) {
+	offer := readFixture(t, "pion-offer.sdp")
+	for _, keepLocal := range []bool{false, true} {
+		got := Redact(offer, keepLocal)
+		checkNoRelated(t, got)
+		if strings.Contains(got, "raddr 192.168.1.5") || strings.Contains(got, "rport 52945") {
+			t.Errorf("keepLocal=%v: LAN address left in\n%s", keepLocal, got)
+		}
+		if !strings.Contains(got, "203.0.113.7 40813 typ srflx raddr 0.0.0.0 rport 0") ||
+			!strings.Contains(got, "198.51.100.20 3478 typ relay raddr 0.0.0.0 rport 0") {
+			t.Errorf("keepLocal=%v: candidates not rewritten:\n%s", keepLocal, got)
+		}
+		if keepLocal != strings.Contains(got, "192.168.1.5 ") {
+			t.Errorf("keepLocal=%v: local host candidates wrong:\n%s", keepLocal, got)
+		}
+	}
+	if got := Redact(offer, false); got != HideRelatedAddresses(readFixture(t, "pion-offer.stripped.sdp")) {
+		t.Errorf("Redact differs from stripping then hiding:\n%s", got)
+	}
+}
+
+// checkNoRelated asserts, with pion's parser as judge, that no candidate in
+// sdp carries a related address other than 0.0.0.0 0 (pion reports an
+// empty one for a candidate without raddr).
+func checkNoRelated(t testing.TB, sdp string) {
+	t.Helper()
+	for _, l := range strings.Split(sdp, "\n") {
+		v, ok := strings.CutPrefix(strings.TrimSuffix(l, "\r"), "a=")
+		if !ok || !strings.HasPrefix(v, "candidate:") {
+			continue
+		}
+		c, err := ice.UnmarshalCandidate(v)
+		if err != nil || c.RelatedAddress() == nil {
+			continue
+		}
+		if ra := c.RelatedAddress(); (ra.Address != hiddenAddr && ra.Address != "") || ra.Port != 0 {
+			t.Fatalf("related address %s %d left in %q", ra.Address, ra.Port, l)
+		}
+	}
+}
+
+func FuzzRedact(f *testing.F) {
+	for _, name := range []string{"pion-offer.sdp", "pion-answer-loopback.sdp"} {
+		b, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b), false)
+	}
+	f.Add("a=candidate:1 1 udp 1 203.0.113.7 9 typ srflx raddr 10.0.0.1 rport 7\r\n", true)
+	f.Add("a=candidate:1 1 udp 1 10.0.0.1% 9 typ host\r\n", false)
+	f.Fuzz(func(t *testing.T, sdp string, keepLocal bool) {
+		out := Redact(sdp, keepLocal)
+		checkNoRelated(t, out)
+		if !keepLocal {
+			checkNoLocalHost(t, out)
+		}
+		if Redact(out, keepLocal) != out {
+			t.Fatal("not idempotent")
+		}
+		if strings.Count(out, "\n") > strings.Count(sdp, "\n") {
+			t.Fatal("lines appeared")
+		}
+	})
 }
 
 func TestHasCandidate(t *testing.T) {
@@ -234,6 +336,7 @@ func FuzzStripLocalCandidates(f *testing.F) {
 	}
 	f.Add("a=candidate:1 1 udp 1 10.1.2.3 9 typ host")
 	f.Add("a=candidate:1 1 udp 1 fe80::1%eth0 9 typ host\r\nc=IN IP6 ::1\r\n")
+	f.Add("a=candidate:1 1 udp 1 10.0.0.1% 9 typ host\r\n")
 	f.Fuzz(func(t *testing.T, sdp string) {
 		out := StripLocalCandidates(sdp)
 		checkNoLocalHost(t, out)
@@ -272,4 +375,24 @@ func FuzzClientAddr(f *testing.F) {
 			t.Fatalf("ClientAddr(%q) = (%v, %v)", sdp, a, ok)
 		}
 	})
+}
+
+// BenchmarkRedact measures the per-offer cost of preparing an SDP to send:
+// one copy when something changes, none otherwise.
+func BenchmarkRedact(b *testing.B) {
+	offer, err := os.ReadFile("testdata/pion-offer.sdp")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		sdp  string
+	}{{"offer", string(offer)}, {"clean", Redact(string(offer), false)}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Redact(tc.sdp, false)
+			}
+		})
+	}
 }

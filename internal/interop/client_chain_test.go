@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,11 +57,22 @@ func TestSnowfallClientThroughOurChain(t *testing.T) {
 			t.Errorf("client stdout lacks %s", re)
 		}
 	}
+	if c.STUN.Requests() < 2 {
+		t.Errorf("STUN server answered %d requests; no RFC 5780 test?", c.STUN.Requests())
+	}
+	if err := c.CheckAlive(); err != nil {
+		t.Error(err)
+	}
+
+	// Stopping the client ends every session it holds, and a session
+	// logs its last counters as it ends: once the process has exited its
+	// log is complete, however fast the transfers were.
+	c.Client.Stop(30 * time.Second)
 	log, err := os.ReadFile(c.ClientLog)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{`msg="NAT type" nat=unrestricted`, "msg=traffic bytes_in=", `msg="SOCKS connection granted"`} {
+	for _, want := range []string{`msg="NAT type" nat=unrestricted`, `msg="SOCKS connection granted"`} {
 		if !strings.Contains(string(log), want) {
 			t.Errorf("client log lacks %q", want)
 		}
@@ -68,10 +80,40 @@ func TestSnowfallClientThroughOurChain(t *testing.T) {
 	if strings.Contains(string(log), "panic") {
 		t.Errorf("client log mentions a panic")
 	}
-	if c.STUN.Requests() < 2 {
-		t.Errorf("STUN server answered %d requests; no RFC 5780 test?", c.STUN.Requests())
+	checkTrafficLog(t, string(log), transferSize)
+}
+
+var (
+	trafficLine = regexp.MustCompile(`(?m)msg=traffic client_id=(\S+) bytes_in=(\d+) bytes_out=(\d+) `)
+	endedLine   = regexp.MustCompile(`(?m)msg="session ended" client_id=(\S+) bytes_in=(\d+) bytes_out=(\d+) `)
+)
+
+// checkTrafficLog asserts that every session's traffic lines add up to
+// the totals of its "session ended" line, and that some session received
+// and some session sent at least size bytes (carried bytes include
+// framing, so they exceed the payload).
+func checkTrafficLog(t *testing.T, log string, size int64) {
+	t.Helper()
+	type counts struct{ in, out int64 }
+	atoi := func(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
+	sums := map[string]counts{}
+	for _, m := range trafficLine.FindAllStringSubmatch(log, -1) {
+		c := sums[m[1]]
+		sums[m[1]] = counts{c.in + atoi(m[2]), c.out + atoi(m[3])}
 	}
-	if err := c.CheckAlive(); err != nil {
-		t.Error(err)
+	ended := endedLine.FindAllStringSubmatch(log, -1)
+	if len(ended) == 0 {
+		t.Fatalf("client log has no \"session ended\" line")
+	}
+	var maxIn, maxOut int64
+	for _, m := range ended {
+		total := counts{atoi(m[2]), atoi(m[3])}
+		if got := sums[m[1]]; got != total {
+			t.Errorf("session %s: traffic lines sum to %+v, session totals %+v", m[1], got, total)
+		}
+		maxIn, maxOut = max(maxIn, total.in), max(maxOut, total.out)
+	}
+	if maxIn < size || maxOut < size {
+		t.Errorf("largest session totals in=%d out=%d, want at least %d each way", maxIn, maxOut, size)
 	}
 }

@@ -1,11 +1,15 @@
 // Package safelog keeps IP addresses out of logs. Scrub replaces IPv4 and
-// IPv6 addresses (with optional ports, brackets or %3A-encoded colons) by
-// "[scrubbed]"; NewLogger builds a log/slog logger whose every output line is
-// scrubbed unless unsafe logging was asked for (PROTOCOL.md §10.5).
+// IPv6 addresses (with optional ports, brackets, percent-encoded brackets or
+// colons) by "[scrubbed]", also where they follow a quoted string's escape
+// such as \n or a percent-encoded character; NewLogger builds a log/slog
+// logger that scrubs every attribute before it is quoted, and every output
+// line again, unless unsafe logging was asked for (PROTOCOL.md §10.5).
 package safelog
 
 import (
 	"bytes"
+	"encoding"
+	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
@@ -19,12 +23,20 @@ const Replacement = "[scrubbed]"
 // are in range or that an IPv6 address has the right number of groups. What
 // keeps them off version numbers, times and colon-separated fingerprints is
 // the boundary rule in scrub: an address must not touch a letter, digit,
-// underscore or colon on either side.
+// underscore or colon on either side. Before an address, an escape of a
+// quoted string (\n, \t, \x0a, \u00a0, ...) and a percent-encoded
+// character other than a colon also count as a boundary: they stand for a
+// character that would have been one.
 const (
 	v4   = `\d{1,3}(?:\.\d{1,3}){3}`
 	hex  = `[0-9A-Fa-f]{1,4}`
 	sep  = `(?::|%3[Aa])` // colons in query strings arrive percent-encoded
-	port = `(?::\d{1,5})?`
+	port = `(?:` + sep + `\d{1,5})?`
+
+	// Brackets around IPv6, also percent-encoded (%5B, %5D) as in URLs
+	// carried in query strings.
+	lbracket = `(?:\[|%5[Bb])`
+	rbracket = `(?:\]|%5[Dd])`
 
 	// Groups on either side of "::", fewest zero.
 	v6Left  = `(?:` + hex + `(?:` + sep + hex + `){0,6})?`
@@ -40,7 +52,18 @@ const (
 		`|` + v6Left + sep + sep + v6Right +
 		`)`
 
-	address = `(?:` + v4 + `|\[` + v6 + `\]|` + v6 + `)` + port
+	address = `(?:` + v4 + `|` + lbracket + v6 + rbracket + `|` + v6 + `)` + port
+
+	// Before an address: a character that is neither a word character
+	// nor a colon, a backslash escape, or a percent-encoded character
+	// other than %3A (an encoded colon is a separator, as ':' is).
+	// A raw boundary comes first, so that after "\a", "\b" or "\f" an
+	// address starting with a hex letter is scrubbed from the letter on:
+	// the backslash may itself be escaped ("\\"), and then the letter
+	// belongs to the address.
+	before = `(?:[^\w:]` +
+		`|\\(?:x[0-9A-Fa-f]{2}|u[0-9A-Fa-f]{4}|U[0-9A-Fa-f]{8}|[A-Za-z])` +
+		`|%(?:[0-24-9A-Fa-f][0-9A-Fa-f]|3[0-9B-Fb-f]))`
 
 	// After an address: end of text, a character that is neither a word
 	// character nor a colon, or a colon that ends the text or is followed by
@@ -51,11 +74,11 @@ const (
 var (
 	// atStart matches an address at the start of the text or after a
 	// boundary character; the address is submatch 1.
-	atStart = regexp.MustCompile(`(?:^|[^\w:])(` + address + `)` + after)
+	atStart = regexp.MustCompile(`(?:^|` + before + `)(` + address + `)` + after)
 	// later is used wherever the text searched does not start at the
 	// start of the line: there "^" would match wrongly, so a boundary
 	// character is required.
-	later = regexp.MustCompile(`[^\w:](` + address + `)` + after)
+	later = regexp.MustCompile(before + `(` + address + `)` + after)
 )
 
 // isAddrChar reports whether c can be part of an address with its port:
@@ -68,13 +91,16 @@ func isAddrChar(c byte) bool {
 	return c == '.' || c == ':' || c == '%' || c == '[' || c == ']'
 }
 
+func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
 // appendScrubbed appends b to dst with every address replaced.
 //
 // Running the regexps over a whole line is slow, so they only see windows
 // around runs of address characters that hold a dot, colon or percent
 // sign: the run plus the character before and after it, which is all the
-// context the boundary rule looks at. The result is the same as matching
-// the whole text.
+// context the boundary rule looks at (two characters before it when they
+// are a backslash and a letter, the start of an escape). The result is the
+// same as matching the whole text.
 func appendScrubbed(dst, b []byte) []byte {
 	copied := 0
 	for i := 0; i < len(b); {
@@ -88,6 +114,9 @@ func appendScrubbed(dst, b []byte) []byte {
 		}
 		if punct {
 			lo, hi := max(i-1, 0), min(j+1, len(b))
+			if i >= 2 && b[i-2] == '\\' && isLetter(b[i-1]) {
+				lo = i - 2
+			}
 			re := later
 			if i == 0 {
 				re = atStart
@@ -181,13 +210,21 @@ func (w *writer) Write(p []byte) (int, error) {
 
 // NewLogger returns a text slog.Logger writing to w at level, scrubbing
 // addresses unless unsafe is true. Times are UTC.
+//
+// The message and every attribute value are scrubbed before the handler
+// quotes them: quoting turns a newline into "\n" and would glue an address
+// to the letter n. The output lines are scrubbed again as a backstop.
 func NewLogger(w io.Writer, level slog.Level, unsafe bool) *slog.Logger {
+	replace := utcTime
 	if !unsafe {
 		w = NewWriter(w)
+		replace = func(groups []string, a slog.Attr) slog.Attr {
+			return scrubAttr(utcTime(groups, a))
+		}
 	}
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level:       level,
-		ReplaceAttr: utcTime,
+		ReplaceAttr: replace,
 	}))
 }
 
@@ -196,4 +233,36 @@ func utcTime(groups []string, a slog.Attr) slog.Attr {
 		a.Value = slog.TimeValue(a.Value.Time().UTC())
 	}
 	return a
+}
+
+// scrubAttr scrubs a string value, and any other value that the text
+// handler would print as text (errors, Stringers, TextMarshalers, structs),
+// after turning it into that text. Numbers, times and durations hold no
+// address and are left alone. The handler resolves LogValuers and calls
+// ReplaceAttr on the members of groups, so every leaf gets here.
+func scrubAttr(a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); mayContainAddress(s) {
+			a.Value = slog.StringValue(Scrub(s))
+		}
+	case slog.KindAny:
+		a.Value = slog.StringValue(Scrub(anyText(a.Value.Any())))
+	}
+	return a
+}
+
+// anyText formats v as slog's text handler does.
+func anyText(v any) string {
+	switch v := v.(type) {
+	case encoding.TextMarshaler:
+		b, err := v.MarshalText()
+		if err != nil {
+			return "!ERROR:" + err.Error()
+		}
+		return string(b)
+	case []byte:
+		return string(v)
+	}
+	return fmt.Sprintf("%+v", v)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,6 +77,17 @@ func TestScrubMessages(t *testing.T) {
 			"a=candidate:1 1 udp 2122 [scrubbed] 50000 typ host"},
 		{"c=IN IP6 2001:db8::5\r\n", "c=IN IP6 [scrubbed]\r\n"},
 		{"msg=\"from 192.0.2.1\\n to ::1\"", "msg=\"from [scrubbed]\\n to [scrubbed]\""},
+		// Quoted strings: an escape before the address is a boundary.
+		{`err="dial\n10.9.8.7:443"`, `err="dial\n[scrubbed]"`},
+		{`err="a\t10.9.8.7 b\r2001:db8::1"`, `err="a\t[scrubbed] b\r[scrubbed]"`},
+		{`"\x0010.9.8.7" "\u00a0192.0.2.1:80" "\bfe80::1"`, `"\x00[scrubbed]" "\u00a0[scrubbed]" "\b[scrubbed]"`},
+		{`s="\\n10.9.8.7"`, `s="\\n[scrubbed]"`},
+		// Percent-encoded brackets, colons and other characters.
+		{"GET /?ip=%5B2001:db8::1%5D:443 x", "GET /?ip=[scrubbed] x"},
+		{"GET /?ip=%5b2001%3Adb8%3A%3A1%5d%3A443&y", "GET /?ip=[scrubbed]&y"},
+		{"u=ws%3A%2F%2F%5B2001%3Adb8%3A%3A7%5D%3A80%2F", "u=ws%3A%2F%2F[scrubbed]%2F"},
+		{"relay=wss%3A%2F%2F192.0.2.8%3A443%2Fp", "relay=wss%3A%2F%2F[scrubbed]%2Fp"},
+		{"q=a%3D10.1.2.3%26b", "q=a%3D[scrubbed]%26b"},
 	} {
 		if got := Scrub(tt.in); got != tt.want {
 			t.Errorf("Scrub(%q) = %q, want %q", tt.in, got, tt.want)
@@ -232,6 +244,17 @@ func TestNewLogger(t *testing.T) {
 	if !strings.Contains(unsafe.String(), "peer=192.0.2.9:443") {
 		t.Fatalf("unsafe logger wrote %q", unsafe.String())
 	}
+	// Values are scrubbed before quoting: a newline must not glue the
+	// address to the "n" of its escape, whatever the value's type.
+	var quoted bytes.Buffer
+	NewLogger(&quoted, slog.LevelInfo, false).Info("dial\n10.9.8.7:443 failed",
+		"err", errors.New("read udp\n10.9.8.7:443->[2001:db8::3]:9\ttimeout"),
+		"addr", netip.MustParseAddrPort("192.0.2.10:80"),
+		"list", []string{"192.0.2.11", "\t192.0.2.12"},
+		slog.Group("g", "s", "\n203.0.113.5"))
+	if got := quoted.String(); regexp.MustCompile(`\d+\.\d+\.\d+\.\d+|db8`).MatchString(got) || strings.Count(got, Replacement) != 7 {
+		t.Fatalf("quoted values not scrubbed: %q", got)
+	}
 	var filtered bytes.Buffer
 	l := NewLogger(&filtered, slog.LevelWarn, false)
 	l.Info("hidden")
@@ -241,28 +264,73 @@ func TestNewLogger(t *testing.T) {
 	}
 }
 
+// Separators an address may be embedded with: raw boundary characters and
+// the escapes of quoted strings, after which the address is unambiguous...
+var fuzzSeparators = []string{" ", "\t", "\n", "=", "(", ",", `"`, "/", "@",
+	`\n`, `\t`, `\r`, `\x00`, `\u00a0`, `\\`}
+
+// ... and percent-encoded characters and escapes ending in a hex digit,
+// which may run into the address ("%20" "0.0.0.1" reads as "%" "200.0.0.1"):
+// there the scrubbed part may differ, but the address must still vanish.
+var fuzzPercentSeparators = []string{"%20", "%0A", "%3D", "%2F", "%26", "%5B", `\a`, `\b`, `\f`}
+
+// fuzzForms returns the ways an address shows up in logs and URLs.
+func fuzzForms(a netip.Addr, port uint16) []string {
+	ap := netip.AddrPortFrom(a, port).String()
+	forms := []string{a.String(), ap}
+	if a.Is6() {
+		enc := strings.ReplaceAll(a.String(), ":", "%3A")
+		forms = append(forms, enc, "["+a.String()+"]", "%5B"+a.String()+"%5D",
+			"%5B"+enc+"%5D%3A"+strconv.Itoa(int(port)))
+	}
+	return forms
+}
+
+// FuzzScrub embeds a generated address, in each of its forms, in arbitrary
+// text with each separator on either side. The address must vanish whole,
+// and the text around it must come out as if scrubbed on its own; through
+// the logger, the address must not survive quoting.
 func FuzzScrub(f *testing.F) {
-	f.Add("from", uint32(0xc0000201), []byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}, "rest", uint16(443))
-	f.Add("a:", uint32(0), []byte{10: 0xff, 11: 0xff, 12: 1, 15: 4}, ":b", uint16(0))
-	f.Add("1.2.3.4", uint32(1), []byte{}, "::1", uint16(1))
-	f.Add("x%3A", uint32(0xffffffff), []byte{0: 1, 15: 1}, "]:", uint16(65535))
-	f.Fuzz(func(t *testing.T, pre string, ip4 uint32, ip6 []byte, post string, port uint16) {
+	f.Add("from", uint32(0xc0000201), []byte{0x20, 0x01, 0x0d, 0xb8, 15: 1}, "rest", uint16(443), uint8(0), uint8(0))
+	f.Add("a:", uint32(0), []byte{10: 0xff, 11: 0xff, 12: 1, 15: 4}, ":b", uint16(0), uint8(9), uint8(10))
+	f.Add("1.2.3.4", uint32(1), []byte{}, "::1", uint16(1), uint8(13), uint8(15))
+	f.Add("x%3A", uint32(0xffffffff), []byte{0: 1, 15: 1}, "]:", uint16(65535), uint8(17), uint8(19))
+	f.Add("err=\"dial", uint32(0x0a090807), []byte{0: 0xfe, 1: 0x80, 15: 1}, "\"", uint16(443), uint8(9), uint8(6))
+	f.Fuzz(func(t *testing.T, pre string, ip4 uint32, ip6 []byte, post string, port uint16, sl, sr uint8) {
 		_ = Scrub(pre + post) // must not panic on anything
 
 		v4 := netip.AddrFrom4([4]byte{byte(ip4 >> 24), byte(ip4 >> 16), byte(ip4 >> 8), byte(ip4)})
-		addrs := []string{v4.String(), netip.AddrPortFrom(v4, port).String()}
+		forms := fuzzForms(v4, port)
 		if len(ip6) >= 16 {
-			v6 := netip.AddrFrom16([16]byte(ip6[:16]))
-			addrs = append(addrs, v6.String(), netip.AddrPortFrom(v6, port).String(),
-				strings.ReplaceAll(v6.String(), ":", "%3A"))
+			forms = append(forms, fuzzForms(netip.AddrFrom16([16]byte(ip6[:16])), port)...)
 		}
-		// An address set off by spaces is replaced whatever surrounds it,
-		// and the text around it is scrubbed as if on its own.
-		for _, a := range addrs {
-			got := Scrub(pre + " " + a + " " + post)
-			want := Scrub(pre+" ") + Replacement + Scrub(" "+post)
+		left := fuzzSeparators[int(sl)%len(fuzzSeparators)]
+		right := fuzzSeparators[int(sr)%len(fuzzSeparators)]
+		for _, a := range forms {
+			got := Scrub(pre + left + a + right + post)
+			want := Scrub(pre+left) + Replacement + Scrub(right+post)
 			if got != want {
-				t.Fatalf("address %q between %q and %q:\n got %q\nwant %q", a, pre, post, got, want)
+				t.Fatalf("address %q between %q+%q and %q+%q:\n got %q\nwant %q", a, pre, left, right, post, got, want)
+			}
+		}
+		pleft := fuzzPercentSeparators[int(sl)%len(fuzzPercentSeparators)]
+		pright := fuzzPercentSeparators[int(sr)%len(fuzzPercentSeparators)]
+		for _, a := range forms {
+			got := Scrub(pre + pleft + a + pright + post)
+			for _, plain := range []string{v4.String(), strings.Trim(a, "[]")} {
+				if strings.Count(got, plain) > strings.Count(pre, plain)+strings.Count(post, plain) {
+					t.Fatalf("address %q between %q+%q and %q+%q survived: %q", a, pre, pleft, pright, post, got)
+				}
+			}
+		}
+		// Through the logger a raw newline or tab becomes an escape.
+		var buf bytes.Buffer
+		log := NewLogger(&buf, slog.LevelInfo, false)
+		for _, raw := range []string{"\n", "\t", "\r", "\x00"} {
+			buf.Reset()
+			log.Info("m", "v", "x"+raw+v4.String()+raw+"y")
+			if strings.Contains(buf.String(), v4.String()) {
+				t.Fatalf("address %s survived quoting: %q", v4, buf.String())
 			}
 		}
 	})

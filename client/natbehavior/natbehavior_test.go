@@ -1,4 +1,4 @@
-package natprobe
+package natbehavior
 
 import (
 	"context"

@@ -1,9 +1,10 @@
-// Package natprobe finds out whether the client's NAT maps a local UDP port
-// to the same public address whatever the destination (endpoint-independent
-// mapping, reported to the broker as "unrestricted") or not ("restricted").
-// It runs the RFC 5780 mapping test against STUN servers that support it
-// (PROTOCOL.md §4.5).
-package natprobe
+// Package natbehavior is RFC 5780 NAT behaviour discovery over STUN: it finds
+// out whether the client's NAT maps a local UDP port to the same public
+// address whatever the destination (endpoint-independent mapping, reported to
+// the broker as "unrestricted") or not ("restricted"), using STUN servers that
+// send OTHER-ADDRESS (PROTOCOL.md §4.5). Only the mapping test is run; the
+// filtering test is not needed to choose a broker NAT type.
+package natbehavior
 
 import (
 	"context"
