@@ -350,3 +350,71 @@ func TestBinaries(t *testing.T) {
 		t.Error("bad name accepted")
 	}
 }
+
+// TestUpstreamCache checks that a build is found by the hash of go.mod and
+// go.sum, and that changing either misses the cache.
+func TestUpstreamCache(t *testing.T) {
+	mod := t.TempDir()
+	if err := os.WriteFile(mod+"/go.mod", []byte("module x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mod+"/go.sum", []byte("a v1 h1:x=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	t.Setenv(UpstreamCacheEnv, cache)
+	key, err := upstreamKey(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A complete earlier build: BuildUpstream must use it without running go
+	// (this module could not build anything).
+	dir := cache + "/" + key
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range upstreamPrograms {
+		if err := os.WriteFile(dir+"/"+p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(dir+"/VERSION", []byte("v9.9.9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	u, err := BuildUpstream(ctx, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Dir != dir || u.Version != "v9.9.9" {
+		t.Errorf("got %+v, want the cached build in %s", u, dir)
+	}
+	if p, err := u.Path("proxy"); err != nil || p != dir+"/proxy" {
+		t.Errorf("Path(proxy) = %q, %v", p, err)
+	}
+	if _, err := u.Path("../proxy"); err == nil {
+		t.Error("Path accepted a name that is not a program")
+	}
+
+	// Another go.sum is another key, and the build of this empty module
+	// fails with go's own message rather than returning the old programs.
+	if err := os.WriteFile(mod+"/go.sum", []byte("a v2 h1:y=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := upstreamKey(mod); k == key {
+		t.Fatal("key ignores go.sum")
+	}
+	if _, err := BuildUpstream(ctx, mod); err == nil || !strings.Contains(err.Error(), "go list") {
+		t.Errorf("build of a module without the upstream requirement: %v", err)
+	}
+	// A half-finished build (a program missing) is not a cache hit either.
+	if err := os.WriteFile(mod+"/go.sum", []byte("a v1 h1:x=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir + "/server"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildUpstream(ctx, mod); err == nil {
+		t.Error("incomplete cached build accepted")
+	}
+}
