@@ -1,3 +1,5 @@
+//go:build integration
+
 package interop
 
 import (
@@ -18,6 +20,12 @@ import (
 var bins *testbed.Binaries
 
 func TestMain(m *testing.M) {
+	// Every test here builds network namespaces. Without root they would
+	// each fail on the first one; say why once, and fail (never skip).
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "interop: the integration tests need root (network namespaces); run make test as root, or go test -tags integration as root")
+		os.Exit(1)
+	}
 	var err error
 	if bins, err = testbed.NewBinaries(); err != nil {
 		fmt.Fprintln(os.Stderr, "interop:", err)
