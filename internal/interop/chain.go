@@ -273,9 +273,33 @@ func (c *Chain) track(p *testbed.Process) {
 	c.onClose(func() { p.Stop(5 * time.Second) })
 }
 
-// programPath finds the program of implementation impl for a role, with the
-// flag that makes it print its version.
-func (c *Chain) programPath(ctx context.Context, impl, role string) (path, versionFlag string, err error) {
+// impl is the implementation of role in this chain. Chains that tests
+// assemble by hand, without Start, get Start's defaults too.
+func (c *Chain) impl(role string) string {
+	var impl string
+	switch role {
+	case "client":
+		impl = c.Cfg.Client
+	case "proxy":
+		impl = c.Cfg.Proxy
+	case "broker":
+		impl = c.Cfg.Broker
+	case "bridge":
+		impl = c.Cfg.Bridge
+	}
+	if impl != "" {
+		return impl
+	}
+	if role == "client" || role == "proxy" {
+		return Debian
+	}
+	return Snowfall
+}
+
+// programPath finds the program that implements role in this chain, with
+// the flag that makes it print its version.
+func (c *Chain) programPath(ctx context.Context, role string) (path, versionFlag string, err error) {
+	impl := c.impl(role)
 	switch impl {
 	case Snowfall:
 		versionFlag = "-version"
@@ -304,7 +328,7 @@ func (c *Chain) programPath(ctx context.Context, impl, role string) (path, versi
 }
 
 func (c *Chain) startBridge(ctx context.Context, orport string) error {
-	path, vflag, err := c.programPath(ctx, c.Cfg.Bridge, "bridge")
+	path, vflag, err := c.programPath(ctx, "bridge")
 	if err != nil {
 		return err
 	}
@@ -327,7 +351,7 @@ func (c *Chain) startBridge(ctx context.Context, orport string) error {
 	c.Components = append(c.Components, Component{Role: "bridge", Program: path, Version: programVersion(ctx, path, vflag),
 		PID: c.Bridge.PID(), NS: c.Net.Server.Name, Addr: c.Bridge.Addr,
 		Logs: []string{logPath, c.Bridge.StderrPath}})
-	c.logf("bridge: %s (%s) pid %d, SMETHOD snowflake %s %s, ORPort %s", filepath.Base(path), c.Cfg.Bridge, c.Bridge.PID(), c.Bridge.Addr, c.Bridge.MethodArgs, orport)
+	c.logf("bridge: %s (%s) pid %d, SMETHOD snowflake %s %s, ORPort %s", filepath.Base(path), c.impl("bridge"), c.Bridge.PID(), c.Bridge.Addr, c.Bridge.MethodArgs, orport)
 	return nil
 }
 
@@ -356,7 +380,7 @@ func (c *Chain) startBroker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	path, vflag, err := c.programPath(ctx, c.Cfg.Broker, "broker")
+	path, vflag, err := c.programPath(ctx, "broker")
 	if err != nil {
 		return err
 	}
@@ -371,7 +395,7 @@ func (c *Chain) startBroker(ctx context.Context) error {
 		"-unsafe-logging",
 		"-metrics-log", filepath.Join(c.Cfg.Dir, "broker-metrics.log"),
 	}
-	switch c.Cfg.Broker {
+	switch c.impl("broker") {
 	case Snowfall:
 		// NextPoll: our proxies come back for the next client in 2 s
 		// rather than the production 20 s (Tor's 2.5.1 ignores it).
@@ -397,14 +421,14 @@ func (c *Chain) startBroker(ctx context.Context) error {
 	}
 	c.Components = append(c.Components, Component{Role: "broker", Program: path, Version: programVersion(ctx, path, vflag),
 		PID: p.PID(), NS: c.Net.Server.Name, Addr: addr.String(), Logs: []string{p.StderrPath}})
-	c.logf("broker: %s (%s) pid %d at %s", filepath.Base(path), c.Cfg.Broker, p.PID(), c.BrokerURL)
+	c.logf("broker: %s (%s) pid %d at %s", filepath.Base(path), c.impl("broker"), p.PID(), c.BrokerURL)
 	return nil
 }
 
 func (c *Chain) startProxy(ctx context.Context, i int, ns *testbed.Namespace) error {
 	name := fmt.Sprintf("proxy%d", i)
 	logPath := filepath.Join(c.Cfg.Dir, name+".log")
-	path, vflag, err := c.programPath(ctx, c.Cfg.Proxy, "proxy")
+	path, vflag, err := c.programPath(ctx, "proxy")
 	if err != nil {
 		return err
 	}
@@ -416,7 +440,7 @@ func (c *Chain) startProxy(ctx context.Context, i int, ns *testbed.Namespace) er
 		"-stun", c.STUN.URL(), "-nat-retest-interval", "0s",
 		"-unsafe-logging",
 	}
-	switch c.Cfg.Proxy {
+	switch c.impl("proxy") {
 	case Debian:
 		// With -log it writes everything to stderr as well: keep stderr only.
 		args = append(args, "-verbose")
@@ -438,13 +462,13 @@ func (c *Chain) startProxy(ctx context.Context, i int, ns *testbed.Namespace) er
 	c.track(p)
 	c.Components = append(c.Components, Component{Role: name, Program: path, Version: programVersion(ctx, path, vflag),
 		PID: p.PID(), NS: ns.Name, Addr: ns.Addr.String(), Logs: uniq(logPath, p.StderrPath)})
-	c.logf("%s: %s (%s) pid %d at %s", name, filepath.Base(path), c.Cfg.Proxy, p.PID(), ns.Addr)
+	c.logf("%s: %s (%s) pid %d at %s", name, filepath.Base(path), c.impl("proxy"), p.PID(), ns.Addr)
 	return nil
 }
 
 func (c *Chain) startClient(ctx context.Context) error {
 	c.ClientLog = filepath.Join(c.Cfg.Dir, "client.log")
-	path, vflag, err := c.programPath(ctx, c.Cfg.Client, "client")
+	path, vflag, err := c.programPath(ctx, "client")
 	if err != nil {
 		return err
 	}
@@ -461,7 +485,7 @@ func (c *Chain) startClient(ctx context.Context) error {
 	c.track(c.Client.Process)
 	c.Components = append(c.Components, Component{Role: "client", Program: path, Version: programVersion(ctx, path, vflag),
 		PID: c.Client.PID(), NS: c.Cli.Name, Addr: c.Client.SOCKSAddr + " (SOCKS5)", Logs: []string{c.ClientLog, c.Client.StderrPath}})
-	c.logf("client: %s (%s) pid %d, SOCKS5 %s", filepath.Base(path), c.Cfg.Client, c.Client.PID(), c.Client.SOCKSAddr)
+	c.logf("client: %s (%s) pid %d, SOCKS5 %s", filepath.Base(path), c.impl("client"), c.Client.PID(), c.Client.SOCKSAddr)
 	return nil
 }
 

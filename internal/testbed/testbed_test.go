@@ -199,10 +199,11 @@ func TestExtORTap(t *testing.T) {
 			}
 		}
 		c.Close()
-		deadline := time.Now().Add(5 * time.Second)
-		for len(tap.Sessions()) == 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := WaitUntil(wctx, "the tap's session", func() (bool, error) { return len(tap.Sessions()) > 0, nil }); err != nil {
+			t.Error(err)
 		}
+		cancel()
 		tap.Close()
 		ln.Close()
 		s := tap.Sessions()
