@@ -419,7 +419,12 @@ func (c *Chain) startBroker(ctx context.Context) error {
 	if err := waitListening(ctx, c.Net.Server, addr.String(), p); err != nil {
 		return fmt.Errorf("broker: %w; stderr tail:\n%s", err, testbed.Tail(p.StderrPath, 10))
 	}
-	c.Components = append(c.Components, Component{Role: "broker", Program: path, Version: programVersion(ctx, path, vflag),
+	version := programVersion(ctx, path, vflag)
+	if c.impl("broker") == Upstream {
+		// Tor's broker has no -version flag: name the module version built.
+		version = "snowflake-broker " + strings.TrimPrefix(c.Cfg.Tor.Version, "v") + " (module version)"
+	}
+	c.Components = append(c.Components, Component{Role: "broker", Program: path, Version: version,
 		PID: p.PID(), NS: c.Net.Server.Name, Addr: addr.String(), Logs: []string{p.StderrPath}})
 	c.logf("broker: %s (%s) pid %d at %s", filepath.Base(path), c.impl("broker"), p.PID(), c.BrokerURL)
 	return nil

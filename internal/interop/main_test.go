@@ -42,11 +42,7 @@ func TestMain(m *testing.M) {
 var torRelease = sync.OnceValues(func() (*testbed.Upstream, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	root, err := testbed.ModuleRoot(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return testbed.BuildUpstream(ctx, filepath.Join(root, "internal", "interop", "upstream"))
+	return BuildTor(ctx)
 })
 
 // upstream returns Tor's current programs, failing the test when they
