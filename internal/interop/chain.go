@@ -16,12 +16,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -87,6 +91,9 @@ type Config struct {
 	ExternalBridge bool
 	// Fingerprint is the bridge's identity; random when empty.
 	Fingerprint string
+	// NoProxyWait starts the client without waiting for every proxy to
+	// be polling the broker (for proxies that are meant never to poll).
+	NoProxyWait bool
 }
 
 // Component describes one started part of a chain, for reports.
@@ -257,6 +264,14 @@ func Start(ctx context.Context, cfg Config) (_ *Chain, err error) {
 	}
 	for i, ns := range c.Prx {
 		if err := c.startProxy(ctx, i, ns); err != nil {
+			return nil, err
+		}
+	}
+	// A client that arrives before any proxy is told "no proxies" and,
+	// for Tor's clients, retries only 10 s later: start it once every
+	// proxy is polling.
+	if !cfg.NoProxyWait {
+		if err := c.waitProxiesPolling(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -491,6 +506,52 @@ func (c *Chain) startClient(ctx context.Context) error {
 	c.Components = append(c.Components, Component{Role: "client", Program: path, Version: programVersion(ctx, path, vflag),
 		PID: c.Client.PID(), NS: c.Cli.Name, Addr: c.Client.SOCKSAddr + " (SOCKS5)", Logs: []string{c.ClientLog, c.Client.StderrPath}})
 	c.logf("client: %s (%s) pid %d, SOCKS5 %s", filepath.Base(path), c.impl("client"), c.Client.PID(), c.Client.SOCKSAddr)
+	return nil
+}
+
+// availableRE reads the proxy count from a broker's /debug page (ours
+// and Tor's print the same first line).
+var availableRE = regexp.MustCompile(`(?m)^current snowflakes available: (\d+)$`)
+
+// waitProxiesPolling waits until the broker counts every proxy of the
+// chain as available, or fails saying what the broker and the proxies
+// last said.
+func (c *Chain) waitProxiesPolling(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: c.Net.Server.Dial}, Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	var page string
+	err := testbed.WaitUntil(ctx, "proxies polling the broker", func() (bool, error) {
+		if err := c.CheckAlive(); err != nil {
+			return false, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BrokerURL+"debug", nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false, nil
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		page = string(b)
+		m := availableRE.FindStringSubmatch(page)
+		if m == nil {
+			return false, nil
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n >= len(c.Prx), nil
+	})
+	if err != nil {
+		var tails []string
+		for _, p := range c.ProxyProcs {
+			tails = append(tails, p.Name+" stderr tail:\n"+testbed.Tail(p.StderrPath, 5))
+		}
+		return fmt.Errorf("interop: %w; broker /debug: %q\n%s", err, page, strings.Join(tails, "\n"))
+	}
+	c.logf("broker: %d proxy(ies) polling", len(c.Prx))
 	return nil
 }
 
