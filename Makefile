@@ -68,4 +68,9 @@ bench: deps build
 clean:
 	rm -rf $(BIN) out.*.log proxy-wasm/dist internal/interop/artifacts dist out
 	find . -path ./.git -prune -o \( -name '*.test' -o -name '*.prof' \) -type f -print0 | xargs -0r rm -f
-	rm -rf $(UPSTREAM_CACHE) $(CONTAINER_WORK)
+	rm -rf $(UPSTREAM_CACHE)
+	@# Shared /tmp: remove the container work directory only if it is ours
+	@# (make test as root leaves it owned by root).
+	@if [ -e $(CONTAINER_WORK) ] && [ ! -O $(CONTAINER_WORK) ]; then \
+	  echo "clean: $(CONTAINER_WORK) belongs to another user; left in place"; \
+	else rm -rf $(CONTAINER_WORK); fi
