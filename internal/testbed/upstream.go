@@ -78,7 +78,9 @@ func BuildUpstream(ctx context.Context, modDir string) (*Upstream, error) {
 		return &Upstream{Dir: dir, Version: strings.TrimSpace(string(v))}, nil
 	}
 
-	version, err := goInModule(ctx, modDir, "list", "-m", "-f", "{{.Version}}", UpstreamModule)
+	// -mod=readonly on the command line beats a GOFLAGS=-mod=mod in the
+	// environment: go.sum is checked, never rewritten.
+	version, err := goInModule(ctx, modDir, "list", "-mod=readonly", "-m", "-f", "{{.Version}}", UpstreamModule)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +90,7 @@ func BuildUpstream(ctx context.Context, modDir string) (*Upstream, error) {
 		return nil, fmt.Errorf("testbed: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	args := []string{"build", "-trimpath", "-o", tmp + "/"}
+	args := []string{"build", "-mod=readonly", "-trimpath", "-o", tmp + "/"}
 	for _, p := range upstreamPrograms {
 		args = append(args, UpstreamModule+"/"+p)
 	}
