@@ -16,12 +16,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,9 +47,20 @@ var PlaceholderBridge = netip.MustParseAddrPort("198.51.100.3:80")
 
 // Implementations of a chain role.
 const (
-	Debian   = "debian"   // Tor's Snowflake 2.5.1 as packaged by Debian
-	Snowfall = "snowfall" // ours
+	Debian   = "debian"   // Tor's Snowflake 2.5.1 as packaged by Debian (client, proxy)
+	Snowfall = "snowfall" // ours (every role)
+	// Upstream is Tor's current release (every role), built from the
+	// test-only module in internal/interop/upstream (2.14.1 today).
+	Upstream = "upstream"
 )
+
+// Roles lists the implementations each role can take.
+var Roles = map[string][]string{
+	"client": {Snowfall, Debian, Upstream},
+	"proxy":  {Snowfall, Debian, Upstream},
+	"broker": {Snowfall, Upstream},
+	"bridge": {Snowfall, Upstream},
+}
 
 // Logf receives progress messages (t.Logf, or a printer in the demo).
 type Logf func(format string, args ...any)
@@ -59,6 +74,10 @@ type Config struct {
 	Logf Logf
 	// Client and Proxy choose implementations (Debian by default).
 	Client, Proxy string
+	// Broker and Bridge choose implementations (Snowfall by default).
+	Broker, Bridge string
+	// Tor holds Tor's current programs; needed when a role is Upstream.
+	Tor *testbed.Upstream
 	// Proxies is how many proxies to run (default 1).
 	Proxies int
 	// NoClient leaves the client out (for tests that run tor as the client).
@@ -72,6 +91,9 @@ type Config struct {
 	ExternalBridge bool
 	// Fingerprint is the bridge's identity; random when empty.
 	Fingerprint string
+	// NoProxyWait starts the client without waiting for every proxy to
+	// be polling the broker (for proxies that are meant never to poll).
+	NoProxyWait bool
 }
 
 // Component describes one started part of a chain, for reports.
@@ -158,8 +180,22 @@ func Start(ctx context.Context, cfg Config) (_ *Chain, err error) {
 	if cfg.Proxy == "" {
 		cfg.Proxy = Debian
 	}
+	if cfg.Broker == "" {
+		cfg.Broker = Snowfall
+	}
+	if cfg.Bridge == "" {
+		cfg.Bridge = Snowfall
+	}
 	if cfg.Proxies == 0 {
 		cfg.Proxies = 1
+	}
+	for role, impl := range map[string]string{"client": cfg.Client, "proxy": cfg.Proxy, "broker": cfg.Broker, "bridge": cfg.Bridge} {
+		if !slices.Contains(Roles[role], impl) {
+			return nil, fmt.Errorf("interop: no %s implementation %q (have %v)", role, impl, Roles[role])
+		}
+		if impl == Upstream && cfg.Tor == nil {
+			return nil, fmt.Errorf("interop: %s %s needs Config.Tor", Upstream, role)
+		}
 	}
 	c := &Chain{Cfg: cfg}
 	defer func() {
@@ -231,6 +267,14 @@ func Start(ctx context.Context, cfg Config) (_ *Chain, err error) {
 			return nil, err
 		}
 	}
+	// A client that arrives before any proxy is told "no proxies" and,
+	// for Tor's clients, retries only 10 s later: start it once every
+	// proxy is polling.
+	if !cfg.NoProxyWait {
+		if err := c.waitProxiesPolling(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if !cfg.NoClient {
 		if err := c.startClient(ctx); err != nil {
 			return nil, err
@@ -244,17 +288,73 @@ func (c *Chain) track(p *testbed.Process) {
 	c.onClose(func() { p.Stop(5 * time.Second) })
 }
 
+// impl is the implementation of role in this chain. Chains that tests
+// assemble by hand, without Start, get Start's defaults too.
+func (c *Chain) impl(role string) string {
+	var impl string
+	switch role {
+	case "client":
+		impl = c.Cfg.Client
+	case "proxy":
+		impl = c.Cfg.Proxy
+	case "broker":
+		impl = c.Cfg.Broker
+	case "bridge":
+		impl = c.Cfg.Bridge
+	}
+	if impl != "" {
+		return impl
+	}
+	if role == "client" || role == "proxy" {
+		return Debian
+	}
+	return Snowfall
+}
+
+// programPath finds the program that implements role in this chain, with
+// the flag that makes it print its version.
+func (c *Chain) programPath(ctx context.Context, role string) (path, versionFlag string, err error) {
+	impl := c.impl(role)
+	switch impl {
+	case Snowfall:
+		versionFlag = "-version"
+		if role == "bridge" {
+			versionFlag = "--version"
+		}
+		name := map[string]string{"bridge": "snowfall-server"}[role]
+		if name == "" {
+			name = "snowfall-" + role
+		}
+		path, err = c.Cfg.Bins.Path(ctx, name)
+	case Debian:
+		path, err = testbed.SystemBinary("snowflake-" + role)
+		versionFlag = "-version"
+	case Upstream:
+		name := map[string]string{"bridge": "server"}[role]
+		if name == "" {
+			name = role
+		}
+		path, err = c.Cfg.Tor.Path(name)
+		versionFlag = "-version"
+	default:
+		err = fmt.Errorf("interop: unknown %s %q", role, impl)
+	}
+	return path, versionFlag, err
+}
+
 func (c *Chain) startBridge(ctx context.Context, orport string) error {
-	path, err := c.Cfg.Bins.Path(ctx, "snowfall-server")
+	path, vflag, err := c.programPath(ctx, "bridge")
 	if err != nil {
 		return err
 	}
 	bind := netip.AddrPortFrom(testbed.ServerIP, BridgePort).String()
-	logPath := filepath.Join(c.Cfg.Dir, "snowfall-server.log")
+	logPath := filepath.Join(c.Cfg.Dir, "bridge.log")
 	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
+	// Both take the same flags: plain WebSocket (no ACME), a log file of
+	// their own, addresses kept.
 	c.Bridge, err = testbed.StartPTServer(sctx, testbed.PTServerConfig{
-		Name: "snowfall-server", Path: path, NS: c.Net.Server, LogDir: c.Cfg.Dir,
+		Name: "bridge", Path: path, NS: c.Net.Server, LogDir: c.Cfg.Dir,
 		Args:      []string{"--disable-tls", "--log", logPath, "--unsafe-logging"},
 		Transport: "snowflake", BindAddr: bind, ORPort: orport,
 	})
@@ -263,10 +363,10 @@ func (c *Chain) startBridge(ctx context.Context, orport string) error {
 	}
 	c.track(c.Bridge.Process)
 	c.RelayURL = "ws://" + bind + "/"
-	c.Components = append(c.Components, Component{Role: "bridge", Program: path, Version: programVersion(ctx, path, "--version"),
+	c.Components = append(c.Components, Component{Role: "bridge", Program: path, Version: programVersion(ctx, path, vflag),
 		PID: c.Bridge.PID(), NS: c.Net.Server.Name, Addr: c.Bridge.Addr,
 		Logs: []string{logPath, c.Bridge.StderrPath}})
-	c.logf("bridge: snowfall-server pid %d, SMETHOD snowflake %s %s, ORPort %s", c.Bridge.PID(), c.Bridge.Addr, c.Bridge.MethodArgs, orport)
+	c.logf("bridge: %s (%s) pid %d, SMETHOD snowflake %s %s, ORPort %s", filepath.Base(path), c.impl("bridge"), c.Bridge.PID(), c.Bridge.Addr, c.Bridge.MethodArgs, orport)
 	return nil
 }
 
@@ -282,6 +382,12 @@ func (c *Chain) bridgeList() ([]byte, error) {
 // relayPattern admits exactly the bridge's host.
 var relayPattern = "^" + testbed.ServerIP.String() + "$"
 
+// Where Debian's tor-geoipdb puts the databases Tor's broker reads.
+const (
+	geoipPath  = "/usr/share/tor/geoip"
+	geoip6Path = "/usr/share/tor/geoip6"
+)
+
 func (c *Chain) startBroker(ctx context.Context) error {
 	addr := netip.AddrPortFrom(testbed.ServerIP, BrokerPort)
 	c.BrokerURL = "http://" + addr.String() + "/"
@@ -289,7 +395,7 @@ func (c *Chain) startBroker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	path, err := c.Cfg.Bins.Path(ctx, "snowfall-broker")
+	path, vflag, err := c.programPath(ctx, "broker")
 	if err != nil {
 		return err
 	}
@@ -297,19 +403,29 @@ func (c *Chain) startBroker(ctx context.Context) error {
 	if err := os.WriteFile(listPath, list, 0o644); err != nil {
 		return err
 	}
-	p, err := testbed.StartProcess(testbed.ProcessConfig{
-		Name: "snowfall-broker", NS: c.Net.Server, Path: path, LogDir: c.Cfg.Dir,
-		Args: []string{
-			"-addr", addr.String(), "-disable-tls",
-			"-bridge-list-path", listPath,
-			"-allowed-relay-pattern", relayPattern,
-			"-disable-geoip", "-unsafe-logging",
-			// NextPoll: our proxies come back for the next client in 2 s
-			// rather than the production 20 s (Tor's 2.5.1 ignores it).
-			"-poll-interval-unrestricted", "2s", "-poll-interval-restricted", "2s",
-			"-metrics-log", filepath.Join(c.Cfg.Dir, "snowfall-broker-metrics.log"),
-		},
-	})
+	args := []string{
+		"-addr", addr.String(), "-disable-tls",
+		"-bridge-list-path", listPath,
+		"-allowed-relay-pattern", relayPattern,
+		"-unsafe-logging",
+		"-metrics-log", filepath.Join(c.Cfg.Dir, "broker-metrics.log"),
+	}
+	switch c.impl("broker") {
+	case Snowfall:
+		// NextPoll: our proxies come back for the next client in 2 s
+		// rather than the production 20 s (Tor's 2.5.1 ignores it).
+		args = append(args, "-disable-geoip", "-poll-interval-unrestricted", "2s", "-poll-interval-restricted", "2s")
+	case Upstream:
+		// Tor's broker exits when it cannot read its geoip files, which
+		// it uses for metrics, as in production; the poll interval
+		// file is in milliseconds.
+		pollFile := filepath.Join(c.Cfg.Dir, "broker-poll-interval.json")
+		if err := os.WriteFile(pollFile, []byte(`{"unrestricted_poll_interval":2000,"restricted_poll_interval":2000}`+"\n"), 0o644); err != nil {
+			return err
+		}
+		args = append(args, "-geoipdb", geoipPath, "-geoip6db", geoip6Path, "-poll-interval-filepath", pollFile)
+	}
+	p, err := testbed.StartProcess(testbed.ProcessConfig{Name: "broker", NS: c.Net.Server, Path: path, LogDir: c.Cfg.Dir, Args: args})
 	if err != nil {
 		return err
 	}
@@ -318,43 +434,42 @@ func (c *Chain) startBroker(ctx context.Context) error {
 	if err := waitListening(ctx, c.Net.Server, addr.String(), p); err != nil {
 		return fmt.Errorf("broker: %w; stderr tail:\n%s", err, testbed.Tail(p.StderrPath, 10))
 	}
-	c.Components = append(c.Components, Component{Role: "broker", Program: path, Version: programVersion(ctx, path, "-version"),
+	version := programVersion(ctx, path, vflag)
+	if c.impl("broker") == Upstream {
+		// Tor's broker has no -version flag: name the module version built.
+		version = "snowflake-broker " + strings.TrimPrefix(c.Cfg.Tor.Version, "v") + " (module version)"
+	}
+	c.Components = append(c.Components, Component{Role: "broker", Program: path, Version: version,
 		PID: p.PID(), NS: c.Net.Server.Name, Addr: addr.String(), Logs: []string{p.StderrPath}})
-	c.logf("broker: snowfall-broker pid %d at %s", p.PID(), c.BrokerURL)
+	c.logf("broker: %s (%s) pid %d at %s", filepath.Base(path), c.impl("broker"), p.PID(), c.BrokerURL)
 	return nil
 }
 
 func (c *Chain) startProxy(ctx context.Context, i int, ns *testbed.Namespace) error {
 	name := fmt.Sprintf("proxy%d", i)
 	logPath := filepath.Join(c.Cfg.Dir, name+".log")
-	var path string
-	var args []string
-	var err error
-	switch c.Cfg.Proxy {
+	path, vflag, err := c.programPath(ctx, "proxy")
+	if err != nil {
+		return err
+	}
+	// The flags all three share: a plain-WebSocket relay on the testbed,
+	// our STUN server, no NAT retests, addresses kept in the logs.
+	args := []string{
+		"-broker", c.BrokerURL, "-relay", c.RelayURL,
+		"-allow-non-tls-relay", "-allowed-relay-hostname-pattern", relayPattern,
+		"-stun", c.STUN.URL(), "-nat-retest-interval", "0s",
+		"-unsafe-logging",
+	}
+	switch c.impl("proxy") {
 	case Debian:
-		if path, err = testbed.SystemBinary("snowflake-proxy"); err != nil {
-			return err
-		}
-		args = []string{
-			"-broker", c.BrokerURL, "-relay", c.RelayURL,
-			"-allow-non-tls-relay", "-allowed-relay-hostname-pattern", relayPattern,
-			"-stun", c.STUN.URL(), "-nat-retest-interval", "0s",
-			"-unsafe-logging", "-verbose",
-		}
 		// With -log it writes everything to stderr as well: keep stderr only.
+		args = append(args, "-verbose")
 		logPath = ""
+	case Upstream:
+		// 2 s is the shortest poll interval it accepts (production: 5 s).
+		args = append(args, "-verbose", "-poll-interval", "2s", "-log", logPath)
 	case Snowfall:
-		if path, err = c.Cfg.Bins.Path(ctx, "snowfall-proxy"); err != nil {
-			return err
-		}
-		args = []string{
-			"-broker", c.BrokerURL, "-relay", c.RelayURL,
-			"-allow-non-tls-relay", "-allowed-relay-hostname-pattern", relayPattern,
-			"-stun", c.STUN.URL(), "-nat-retest-interval", "0s",
-			"-unsafe-logging", "-log", logPath,
-		}
-	default:
-		return fmt.Errorf("interop: unknown proxy %q", c.Cfg.Proxy)
+		args = append(args, "-log", logPath)
 	}
 	p, err := testbed.StartProcess(testbed.ProcessConfig{Name: name, NS: ns, Path: path, Args: args, LogDir: c.Cfg.Dir})
 	if err != nil {
@@ -365,24 +480,15 @@ func (c *Chain) startProxy(ctx context.Context, i int, ns *testbed.Namespace) er
 	}
 	c.ProxyProcs = append(c.ProxyProcs, p)
 	c.track(p)
-	c.Components = append(c.Components, Component{Role: name, Program: path, Version: programVersion(ctx, path, "-version"),
+	c.Components = append(c.Components, Component{Role: name, Program: path, Version: programVersion(ctx, path, vflag),
 		PID: p.PID(), NS: ns.Name, Addr: ns.Addr.String(), Logs: uniq(logPath, p.StderrPath)})
-	c.logf("%s: %s pid %d at %s", name, filepath.Base(path), p.PID(), ns.Addr)
+	c.logf("%s: %s (%s) pid %d at %s", name, filepath.Base(path), c.impl("proxy"), p.PID(), ns.Addr)
 	return nil
 }
 
 func (c *Chain) startClient(ctx context.Context) error {
 	c.ClientLog = filepath.Join(c.Cfg.Dir, "client.log")
-	var path string
-	var err error
-	switch c.Cfg.Client {
-	case Debian:
-		path, err = testbed.SystemBinary("snowflake-client")
-	case Snowfall:
-		path, err = c.Cfg.Bins.Path(ctx, "snowfall-client")
-	default:
-		err = fmt.Errorf("interop: unknown client %q", c.Cfg.Client)
-	}
+	path, vflag, err := c.programPath(ctx, "client")
 	if err != nil {
 		return err
 	}
@@ -397,9 +503,55 @@ func (c *Chain) startClient(ctx context.Context) error {
 		return fmt.Errorf("client: %w", err)
 	}
 	c.track(c.Client.Process)
-	c.Components = append(c.Components, Component{Role: "client", Program: path, Version: programVersion(ctx, path, "-version"),
+	c.Components = append(c.Components, Component{Role: "client", Program: path, Version: programVersion(ctx, path, vflag),
 		PID: c.Client.PID(), NS: c.Cli.Name, Addr: c.Client.SOCKSAddr + " (SOCKS5)", Logs: []string{c.ClientLog, c.Client.StderrPath}})
-	c.logf("client: %s pid %d, SOCKS5 %s", filepath.Base(path), c.Client.PID(), c.Client.SOCKSAddr)
+	c.logf("client: %s (%s) pid %d, SOCKS5 %s", filepath.Base(path), c.impl("client"), c.Client.PID(), c.Client.SOCKSAddr)
+	return nil
+}
+
+// availableRE reads the proxy count from a broker's /debug page (ours
+// and Tor's print the same first line).
+var availableRE = regexp.MustCompile(`(?m)^current snowflakes available: (\d+)$`)
+
+// waitProxiesPolling waits until the broker counts every proxy of the
+// chain as available, or fails saying what the broker and the proxies
+// last said.
+func (c *Chain) waitProxiesPolling(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	hc := &http.Client{Transport: &http.Transport{Proxy: nil, DialContext: c.Net.Server.Dial}, Timeout: 5 * time.Second}
+	defer hc.CloseIdleConnections()
+	var page string
+	err := testbed.WaitUntil(ctx, "proxies polling the broker", func() (bool, error) {
+		if err := c.CheckAlive(); err != nil {
+			return false, err
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.BrokerURL+"debug", nil)
+		if err != nil {
+			return false, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return false, nil
+		}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		page = string(b)
+		m := availableRE.FindStringSubmatch(page)
+		if m == nil {
+			return false, nil
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n >= len(c.Prx), nil
+	})
+	if err != nil {
+		var tails []string
+		for _, p := range c.ProxyProcs {
+			tails = append(tails, p.Name+" stderr tail:\n"+testbed.Tail(p.StderrPath, 5))
+		}
+		return fmt.Errorf("interop: %w; broker /debug: %q\n%s", err, page, strings.Join(tails, "\n"))
+	}
+	c.logf("broker: %d proxy(ies) polling", len(c.Prx))
 	return nil
 }
 

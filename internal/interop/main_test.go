@@ -1,3 +1,5 @@
+//go:build integration
+
 package interop
 
 import (
@@ -6,6 +8,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +20,12 @@ import (
 var bins *testbed.Binaries
 
 func TestMain(m *testing.M) {
+	// Every test here builds network namespaces. Without root they would
+	// each fail on the first one; say why once, and fail (never skip).
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "interop: the integration tests need root (network namespaces); run make test as root, or go test -tags integration as root")
+		os.Exit(1)
+	}
 	var err error
 	if bins, err = testbed.NewBinaries(); err != nil {
 		fmt.Fprintln(os.Stderr, "interop:", err)
@@ -24,6 +34,26 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	bins.Close()
 	os.Exit(code)
+}
+
+// torRelease builds Tor's current Snowflake programs from the test-only
+// module in upstream/ on first use (then from the cache), once per test
+// binary.
+var torRelease = sync.OnceValues(func() (*testbed.Upstream, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	return BuildTor(ctx)
+})
+
+// upstream returns Tor's current programs, failing the test when they
+// cannot be built.
+func upstream(t *testing.T) *testbed.Upstream {
+	t.Helper()
+	u, err := torRelease()
+	if err != nil {
+		t.Fatalf("Tor's current Snowflake release: %v", err)
+	}
+	return u
 }
 
 // artifacts returns a fresh directory for the test's logs, kept after the
@@ -56,6 +86,9 @@ func startChain(ctx context.Context, t *testing.T, cfg Config) *Chain {
 	}
 	cfg.Bins = bins
 	cfg.Logf = t.Logf
+	if cfg.Tor == nil && slices.Contains([]string{cfg.Client, cfg.Proxy, cfg.Broker, cfg.Bridge}, Upstream) {
+		cfg.Tor = upstream(t)
+	}
 	c, err := Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("start chain: %v", err)
@@ -68,23 +101,32 @@ func startChain(ctx context.Context, t *testing.T, cfg Config) *Chain {
 // proxy has been matched yet (each attempt is a full rendezvous).
 func dialChain(ctx context.Context, t *testing.T, c *Chain) net.Conn {
 	t.Helper()
+	conn, err := dialRetry(ctx, c, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// dialRetry is dialChain for any goroutine: up to 3 rendezvous of at most
+// 90 s each, stopping early when a process of the chain died.
+func dialRetry(ctx context.Context, c *Chain, logf Logf) (net.Conn, error) {
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
 		dctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 		conn, err := c.Dial(dctx)
 		cancel()
 		if err == nil {
-			return conn
+			return conn, nil
 		}
 		lastErr = err
-		t.Logf("dial attempt %d: %v", attempt, err)
+		logf("dial attempt %d: %v", attempt, err)
 		if err := c.CheckAlive(); err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		if ctx.Err() != nil {
 			break
 		}
 	}
-	t.Fatalf("no stream through the chain: %v\nclient log tail:\n%s", lastErr, testbed.Tail(c.ClientLog, 20))
-	return nil
+	return nil, fmt.Errorf("no stream through the chain: %w\nclient log tail:\n%s", lastErr, testbed.Tail(c.ClientLog, 20))
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package interop
 
 import (
@@ -188,7 +190,9 @@ func TestProxyCapacityUnderBurst(t *testing.T) {
 	sampled := make(chan struct{})
 	go func() {
 		defer close(sampled)
-		for sampleCtx.Err() == nil {
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for ; sampleCtx.Err() == nil; <-tick.C {
 			n, err := relayConns(sampleCtx, oc.Prx[0])
 			g, gerr := metricValue(sampleCtx, oc.Prx[0], metricsURL, "tor_snowflake_proxy_clients")
 			mu.Lock()
@@ -198,7 +202,6 @@ func TestProxyCapacityUnderBurst(t *testing.T) {
 				samples++
 			}
 			mu.Unlock()
-			time.Sleep(100 * time.Millisecond)
 		}
 	}()
 
@@ -281,12 +284,10 @@ func TestProxyCapacityUnderBurst(t *testing.T) {
 	// Connections are counted when they end; the next summary (every 10 s
 	// here) reports them.
 	summary := regexp.MustCompile(`In the last 10s, there were [1-9]\d* connections\. Traffic Relayed ↑ [1-9]\d* KB, ↓ [1-9]\d* KB\.`)
-	deadline := time.Now().Add(25 * time.Second)
-	for !summary.MatchString(oc.log(t)) && time.Now().Before(deadline) {
-		time.Sleep(500 * time.Millisecond)
-	}
-	if !summary.MatchString(oc.log(t)) {
-		t.Errorf("no summary line with connections in the proxy log")
+	wctx, wcancel := context.WithTimeout(ctx, 25*time.Second)
+	defer wcancel()
+	if err := testbed.WaitFile(wctx, oc.proxyLog, summary.MatchString); err != nil {
+		t.Errorf("no summary line with connections in the proxy log: %v", err)
 	}
 }
 
@@ -312,9 +313,10 @@ func TestProxyDeadRelayAndBroker(t *testing.T) {
 		testbed.Echo(dctx, conn, 1000, 2) // fails: nothing behind the proxy
 	}
 	dcancel()
-	deadline := time.Now().Add(60 * time.Second)
-	for !strings.Contains(oc.log(t), "cannot reach relay") && time.Now().Before(deadline) {
-		time.Sleep(500 * time.Millisecond)
+	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+	defer wcancel()
+	if err := testbed.WaitFile(wctx, oc.proxyLog, func(s string) bool { return strings.Contains(s, "cannot reach relay") }); err != nil {
+		t.Fatalf("%v\n%s", err, testbed.Tail(oc.proxyLog, 20))
 	}
 	log := oc.log(t)
 	if !strings.Contains(log, "cannot reach relay; closing client and slowing polls") ||
@@ -322,26 +324,38 @@ func TestProxyDeadRelayAndBroker(t *testing.T) {
 		t.Fatalf("no clear log line for the dead relay:\n%s", testbed.Tail(oc.proxyLog, 20))
 	}
 
-	// Dead broker: polls fail and back off.
+	// Dead broker: polls fail and back off. Wait for three failures in a
+	// row, then check from the log that each retry came no sooner than
+	// the wait announced before it, and that the waits grew: a proxy that
+	// spins fails this however fast or slow the machine is.
 	oc.Broker.Stop(5 * time.Second)
-	before := strings.Count(oc.log(t), "broker poll failed")
-	time.Sleep(25 * time.Second)
-	log = oc.log(t)
-	failed := strings.Count(log, "broker poll failed") - before
-	// From 5 s doubling with up to half jitter: at most 2.5+5+10 s of
-	// waits fit in 25 s after the first failure, so at most 4 attempts.
-	if failed < 2 || failed > 4 {
-		t.Fatalf("%d failed polls logged in 25 s, want 2 to 4 (backed off, not spinning):\n%s", failed, testbed.Tail(oc.proxyLog, 10))
+	before := len(pollFailures(oc.log(t)))
+	wctx, wcancel = context.WithTimeout(ctx, 90*time.Second)
+	defer wcancel()
+	if err := testbed.WaitFile(wctx, oc.proxyLog, func(s string) bool { return len(pollFailures(s)) >= before+3 }); err != nil {
+		t.Fatalf("fewer than 3 failed polls after the broker stopped: %v\n%s", err, testbed.Tail(oc.proxyLog, 10))
 	}
+	log = oc.log(t)
+	fails := pollFailures(log)[before:]
 	var waits []time.Duration
-	for _, m := range regexp.MustCompile(`broker poll failed; backing off.*retry_in=(\S+)`).FindAllStringSubmatch(log, -1) {
-		d, err := time.ParseDuration(m[1])
-		if err == nil {
-			waits = append(waits, d)
+	for i, f := range fails {
+		waits = append(waits, f.retryIn)
+		if f.consecutive != i+1 {
+			t.Errorf("failure %d logged consecutive_failures=%d", i+1, f.consecutive)
+		}
+		if i == 0 {
+			continue
+		}
+		// Log times have millisecond resolution, like retry_in.
+		if gap := f.at.Sub(fails[i-1].at); gap < fails[i-1].retryIn-2*time.Millisecond {
+			t.Errorf("poll %d came %v after the previous failure, which announced a wait of %v", i+1, gap, fails[i-1].retryIn)
+		}
+		if f.retryIn < fails[i-1].retryIn {
+			t.Errorf("back-off shrank: %v", waits)
 		}
 	}
-	if len(waits) < 2 || waits[len(waits)-1] < 5*time.Second {
-		t.Errorf("back-off did not grow: %v", waits)
+	if waits[0] < proxyMinPoll || waits[len(waits)-1] <= waits[0] {
+		t.Errorf("back-off waits %v: want at least %v, growing", waits, proxyMinPoll)
 	}
 	t.Logf("back-off waits: %v", waits)
 	if !strings.Contains(log, "connection refused") {
@@ -350,4 +364,32 @@ func TestProxyDeadRelayAndBroker(t *testing.T) {
 	if !oc.proxy.Running() {
 		t.Errorf("proxy exited: %s", oc.proxy.ExitStatus())
 	}
+}
+
+// proxyMinPoll is the shortest wait snowfall-proxy ever announces
+// (proxy.MinPollInterval).
+const proxyMinPoll = 2 * time.Second
+
+// pollFailure is one "broker poll failed" line of snowfall-proxy's log.
+type pollFailure struct {
+	at          time.Time
+	consecutive int
+	retryIn     time.Duration
+}
+
+var pollFailureRE = regexp.MustCompile(`(?m)^time=(\S+) .*msg="broker poll failed; backing off".* consecutive_failures=(\d+) retry_in=(\S+)`)
+
+// pollFailures parses the failed-poll lines of a log, in order; a line it
+// cannot parse is left out (and then missed by the caller's count).
+func pollFailures(log string) []pollFailure {
+	var out []pollFailure
+	for _, m := range pollFailureRE.FindAllStringSubmatch(log, -1) {
+		at, err1 := time.Parse(time.RFC3339Nano, m[1])
+		n, err2 := strconv.Atoi(m[2])
+		d, err3 := time.ParseDuration(m[3])
+		if err1 == nil && err2 == nil && err3 == nil {
+			out = append(out, pollFailure{at, n, d})
+		}
+	}
+	return out
 }

@@ -1,3 +1,5 @@
+//go:build integration
+
 package interop
 
 import (
@@ -160,17 +162,20 @@ func TestProxyNATClassification(t *testing.T) {
 				defer p.Stop(5 * time.Second)
 				// The first poll follows the measurement (20 s at most for
 				// the data channel, plus gathering).
-				deadline := time.Now().Add(90 * time.Second)
+				wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
+				defer wcancel()
 				var got []string
-				for len(got) == 0 && time.Now().Before(deadline) {
-					time.Sleep(200 * time.Millisecond)
-					got = rec.reported(nh.WAN)
-					if !p.Running() {
-						t.Fatalf("proxy exited: %s\n%s", p.ExitStatus(), testbed.Tail(logPath, 20))
+				err = testbed.WaitUntil(wctx, "the proxy's first poll", func() (bool, error) {
+					if got = rec.reported(nh.WAN); len(got) > 0 {
+						return true, nil
 					}
-				}
-				if len(got) == 0 {
-					t.Fatalf("no poll from the proxy\n%s", testbed.Tail(logPath, 20))
+					if !p.Running() {
+						return false, fmt.Errorf("proxy exited: %s", p.ExitStatus())
+					}
+					return false, nil
+				})
+				if err != nil {
+					t.Fatalf("%v\n%s", err, testbed.Tail(logPath, 20))
 				}
 				if got[0] != tc.want {
 					t.Fatalf("proxy behind a %s NAT reported %q, want %q\n%s", tc.kind, got[0], tc.want, testbed.Tail(logPath, 30))

@@ -21,14 +21,15 @@ const (
 	ExtORTapPort = 9003
 )
 
-// TorBridge is a tor relay acting as a Snowflake bridge, with
-// snowfall-server as its managed server transport talking to the Extended
-// ORPort through a tap that records each handshake.
+// TorBridge is a tor relay acting as a Snowflake bridge, with a server PT
+// (snowfall-server, or Tor's own server: both take the same flags) as its
+// managed transport, talking to the Extended ORPort through a tap that
+// records each handshake.
 type TorBridge struct {
 	*testbed.TorNode
 	Fingerprint string
 	Tap         *testbed.ExtORTap
-	// ServerLog is snowfall-server's log file.
+	// ServerLog is the server PT's log file.
 	ServerLog string
 }
 
@@ -41,7 +42,7 @@ func NewTorBridge(ctx context.Context, dir string, serverPath string) (*TorBridg
 	if err != nil {
 		return nil, err
 	}
-	b := &TorBridge{TorNode: n, ServerLog: filepath.Join(n.Dir, "snowfall-server.log")}
+	b := &TorBridge{TorNode: n, ServerLog: filepath.Join(n.Dir, "server-pt.log")}
 	ip := testbed.ServerIP.String()
 	tap := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ExtORTapPort)
 	n.Torrc.Set("Nickname", "snowfallbridge")
@@ -71,7 +72,7 @@ func NewTorBridge(ctx context.Context, dir string, serverPath string) (*TorBridg
 var registeredRE = regexp.MustCompile(`Registered server transport 'snowflake' at '[^']*`)
 
 // Start runs the tap and tor in ns (the server namespace), and waits until
-// tor has registered the transport (so snowfall-server answered SMETHODS
+// tor has registered the transport (so the server PT answered SMETHODS
 // DONE).
 func (b *TorBridge) Start(ctx context.Context, ns *testbed.Namespace) error {
 	b.NS = ns
@@ -92,7 +93,7 @@ func (b *TorBridge) Start(ctx context.Context, ns *testbed.Namespace) error {
 	return nil
 }
 
-// Stop stops tor (which stops snowfall-server) and the tap.
+// Stop stops tor (which stops the server PT) and the tap.
 func (b *TorBridge) Stop() {
 	b.TorNode.Stop()
 	if b.Tap != nil {

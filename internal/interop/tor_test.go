@@ -1,3 +1,5 @@
+//go:build integration
+
 package interop
 
 import (
@@ -19,28 +21,57 @@ import (
 func TestTorHandshakeThroughOurBridge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	dir := artifacts(t)
 	server, err := bins.Path(ctx, "snowfall-server")
 	if err != nil {
 		t.Fatal(err)
 	}
-	bridge, err := NewTorBridge(ctx, dir, server)
+	sfc, err := testbed.SystemBinary("snowflake-client")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := startChain(ctx, t, Config{Dir: dir, ExternalBridge: true, NoClient: true, Fingerprint: bridge.Fingerprint})
+	torHandshake(ctx, t, server, sfc, Config{})
+}
+
+// TestTorHandshakeThroughUpstreamBridge is the same with Tor's current
+// server (2.14.1) as the bridge's transport, on tor's Extended ORPort, and
+// ours everywhere else: tor runs snowfall-client, through our proxy and
+// broker.
+func TestTorHandshakeThroughUpstreamBridge(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	server, err := upstream(t).Path("server")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sfc, err := bins.Path(ctx, "snowfall-client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	torHandshake(ctx, t, server, sfc, Config{Proxy: Snowfall})
+}
+
+// torHandshake runs a tor bridge with serverPT as its transport and a tor
+// client with clientPT, through a chain made from cfg, and checks that the
+// client gets through the bridge's handshakes (bootstrap 30 %) and that
+// every Extended ORPort session named the transport and the client's
+// address and was accepted.
+func torHandshake(ctx context.Context, t *testing.T, serverPT, clientPT string, cfg Config) {
+	t.Helper()
+	dir := artifacts(t)
+	bridge, err := NewTorBridge(ctx, dir, serverPT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dir, cfg.ExternalBridge, cfg.NoClient, cfg.Fingerprint = dir, true, true, bridge.Fingerprint
+	c := startChain(ctx, t, cfg)
 	if err := bridge.Start(ctx, c.Net.Server); err != nil {
 		bridge.Stop()
 		t.Fatal(err)
 	}
 	t.Cleanup(bridge.Stop)
-	t.Logf("tor bridge %s pid %d, ORPort %s:%d", bridge.Fingerprint, bridge.Proc.PID(), testbed.ServerIP, BridgeORPort)
+	t.Logf("tor bridge %s pid %d, ORPort %s:%d, transport %s", bridge.Fingerprint, bridge.Proc.PID(), testbed.ServerIP, BridgeORPort, serverPT)
 
-	sfc, err := testbed.SystemBinary("snowflake-client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := NewTorClient(dir, c.Cli, c, sfc, "-log", dir+"/torclient/snowflake-client.log", "-unsafe-logging")
+	client, err := NewTorClient(dir, c.Cli, c, clientPT, "-log", dir+"/torclient/client-pt.log", "-unsafe-logging")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,12 +90,13 @@ func TestTorHandshakeThroughOurBridge(t *testing.T) {
 	pct, tag := client.Bootstrap()
 	t.Logf("tor client bootstrapped to %d%% (%s)", pct, tag)
 	if err != nil {
-		t.Fatalf("%v\nclient log tail:\n%s\nbridge log tail:\n%s", err, testbed.Tail(client.LogPath, 15), testbed.Tail(bridge.LogPath, 15))
+		t.Fatalf("%v\nclient log tail:\n%s\nbridge log tail:\n%s\nserver PT log tail:\n%s", err,
+			testbed.Tail(client.LogPath, 15), testbed.Tail(bridge.LogPath, 15), testbed.Tail(bridge.ServerLog, 15))
 	}
 
 	sessions := bridge.Tap.Sessions()
 	if len(sessions) == 0 {
-		t.Fatal("snowfall-server never connected to the Extended ORPort")
+		t.Fatal("the server PT never connected to the Extended ORPort")
 	}
 	for i, s := range sessions {
 		t.Logf("ExtORPort session %d: auth %v, TRANSPORT %q, USERADDR %q, reply %q, err %v", i, s.AuthOK, s.Transport, s.UserAddr, s.Reply, s.Err)

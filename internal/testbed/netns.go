@@ -339,12 +339,10 @@ func killNamespacePIDs(ctx context.Context, name string) {
 	for _, pid := range pids {
 		syscall.Kill(pid, syscall.SIGTERM)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) {
-		if len(namespacePIDs(ctx, name)) == 0 {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	gctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if WaitUntil(gctx, "processes to exit", func() (bool, error) { return len(namespacePIDs(ctx, name)) == 0, nil }) == nil {
+		return
 	}
 	for _, pid := range namespacePIDs(ctx, name) {
 		syscall.Kill(pid, syscall.SIGKILL)

@@ -282,15 +282,32 @@ func Tail(path string, n int) string {
 // WaitFile polls path until its content satisfies match (the whole file is
 // passed in), for programs that log to a file of their own.
 func WaitFile(ctx context.Context, path string, match func(string) bool) error {
-	tick := time.NewTicker(100 * time.Millisecond)
+	return WaitUntil(ctx, path, func() (bool, error) {
+		b, err := os.ReadFile(path)
+		return err == nil && match(string(b)), nil
+	})
+}
+
+// PollInterval is how often WaitFile and WaitUntil look again.
+const PollInterval = 100 * time.Millisecond
+
+// WaitUntil calls cond every PollInterval until it reports true, returns
+// an error (which ends the wait), or ctx ends. For state that offers no
+// event to wait on: a file another program writes, a counter in a server.
+func WaitUntil(ctx context.Context, what string, cond func() (bool, error)) error {
+	tick := time.NewTicker(PollInterval)
 	defer tick.Stop()
 	for {
-		if b, err := os.ReadFile(path); err == nil && match(string(b)) {
+		ok, err := cond()
+		if err != nil {
+			return fmt.Errorf("testbed: waiting for %s: %w", what, err)
+		}
+		if ok {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("testbed: waiting for %s: %w", path, ctx.Err())
+			return fmt.Errorf("testbed: waiting for %s: %w", what, ctx.Err())
 		case <-tick.C:
 		}
 	}

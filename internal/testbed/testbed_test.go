@@ -5,128 +5,11 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pion/stun/v3"
 )
-
-func newTestNetwork(t *testing.T) *Network {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	n, err := NewNetwork(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := n.Close(); err != nil {
-			t.Errorf("close network: %v", err)
-		}
-		for _, ns := range n.Namespaces() {
-			if _, err := os.Stat("/run/netns/" + ns.Name); err == nil {
-				t.Errorf("namespace %s left behind", ns.Name)
-			}
-		}
-	})
-	return n
-}
-
-// TestNetwork checks the topology, STUN answers and the target protocol
-// between two namespaces.
-func TestNetwork(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	n := newTestNetwork(t)
-	cli, err := n.AddHost(ctx, "cli", ClientIP)
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	primary := netip.AddrPortFrom(ServerIP, 3478)
-	other := netip.AddrPortFrom(ServerIP2, 3479)
-	st, err := StartSTUNServer(n.Server, primary, other)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-
-	uc, err := cli.ListenPacket("udp4", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
-	local := netip.AddrPortFrom(ClientIP, uint16(uc.LocalAddr().(*net.UDPAddr).Port))
-	for _, server := range []netip.AddrPort{primary, other} {
-		m := stun.MustBuild(stun.TransactionID, stun.BindingRequest)
-		uc.SetDeadline(time.Now().Add(5 * time.Second))
-		if _, err := uc.WriteTo(m.Raw, net.UDPAddrFromAddrPort(server)); err != nil {
-			t.Fatal(err)
-		}
-		buf := make([]byte, 1500)
-		k, _, err := uc.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("no STUN answer from %s: %v", server, err)
-		}
-		resp := &stun.Message{Raw: buf[:k]}
-		if err := resp.Decode(); err != nil {
-			t.Fatal(err)
-		}
-		var mapped stun.XORMappedAddress
-		var oth stun.OtherAddress
-		var origin stun.ResponseOrigin
-		if err := mapped.GetFrom(resp); err != nil {
-			t.Fatal(err)
-		}
-		if err := oth.GetFrom(resp); err != nil {
-			t.Fatal(err)
-		}
-		if err := origin.GetFrom(resp); err != nil {
-			t.Fatal(err)
-		}
-		if got := mapped.String(); got != local.String() {
-			t.Errorf("mapped address %s, want %s", got, local)
-		}
-		want := other
-		if server == other {
-			want = primary
-		}
-		if oth.String() != want.String() || origin.String() != server.String() {
-			t.Errorf("from %s: OTHER-ADDRESS %s RESPONSE-ORIGIN %s", server, oth.String(), origin.String())
-		}
-	}
-
-	tgt, err := StartTarget(n.Server, netip.AddrPortFrom(ServerIP, 0).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tgt.Close()
-	const size = 3<<20 + 17
-	for _, tc := range []struct {
-		name string
-		fn   func(context.Context, net.Conn, int64, uint64) (Transfer, error)
-	}{
-		{"download", Download}, {"upload", Upload}, {"echo", Echo},
-	} {
-		c, err := cli.Dial(ctx, "tcp4", tgt.Addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if la := c.LocalAddr().(*net.TCPAddr).IP.String(); la != ClientIP.String() {
-			t.Errorf("dialled from %s, want %s", la, ClientIP)
-		}
-		tr, err := tc.fn(ctx, c, size, 42)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		if !tr.OK() || tr.Bytes != size {
-			t.Errorf("%s: %v", tc.name, tr)
-		}
-	}
-}
 
 // TestTargetDetectsCorruption checks that a changed byte is caught in both
 // directions.
@@ -316,10 +199,11 @@ func TestExtORTap(t *testing.T) {
 			}
 		}
 		c.Close()
-		deadline := time.Now().Add(5 * time.Second)
-		for len(tap.Sessions()) == 0 && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
+		wctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := WaitUntil(wctx, "the tap's session", func() (bool, error) { return len(tap.Sessions()) > 0, nil }); err != nil {
+			t.Error(err)
 		}
+		cancel()
 		tap.Close()
 		ln.Close()
 		s := tap.Sessions()
@@ -348,5 +232,73 @@ func TestBinaries(t *testing.T) {
 	}
 	if err := goBuild(ctx, dir+"/out", "../evil"); err == nil {
 		t.Error("bad name accepted")
+	}
+}
+
+// TestUpstreamCache checks that a build is found by the hash of go.mod and
+// go.sum, and that changing either misses the cache.
+func TestUpstreamCache(t *testing.T) {
+	mod := t.TempDir()
+	if err := os.WriteFile(mod+"/go.mod", []byte("module x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mod+"/go.sum", []byte("a v1 h1:x=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	t.Setenv(UpstreamCacheEnv, cache)
+	key, err := upstreamKey(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A complete earlier build: BuildUpstream must use it without running go
+	// (this module could not build anything).
+	dir := cache + "/" + key
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range upstreamPrograms {
+		if err := os.WriteFile(dir+"/"+p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(dir+"/VERSION", []byte("v9.9.9\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	u, err := BuildUpstream(ctx, mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Dir != dir || u.Version != "v9.9.9" {
+		t.Errorf("got %+v, want the cached build in %s", u, dir)
+	}
+	if p, err := u.Path("proxy"); err != nil || p != dir+"/proxy" {
+		t.Errorf("Path(proxy) = %q, %v", p, err)
+	}
+	if _, err := u.Path("../proxy"); err == nil {
+		t.Error("Path accepted a name that is not a program")
+	}
+
+	// Another go.sum is another key, and the build of this empty module
+	// fails with go's own message rather than returning the old programs.
+	if err := os.WriteFile(mod+"/go.sum", []byte("a v2 h1:y=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if k, _ := upstreamKey(mod); k == key {
+		t.Fatal("key ignores go.sum")
+	}
+	if _, err := BuildUpstream(ctx, mod); err == nil || !strings.Contains(err.Error(), "go list") {
+		t.Errorf("build of a module without the upstream requirement: %v", err)
+	}
+	// A half-finished build (a program missing) is not a cache hit either.
+	if err := os.WriteFile(mod+"/go.sum", []byte("a v1 h1:x=\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(dir + "/server"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := BuildUpstream(ctx, mod); err == nil {
+		t.Error("incomplete cached build accepted")
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -29,12 +30,15 @@ func run() int {
 	sizeMB := flag.Int("size", 20, "megabytes (10^6 bytes) to move in each direction")
 	dir := flag.String("dir", "", "directory for logs (default: a new one under the temporary directory)")
 	timeout := flag.Duration("timeout", 5*time.Minute, "give up after this long")
-	client := flag.String("client", interop.Snowfall, "client implementation: snowfall or debian (Tor's snowflake-client 2.5.1)")
-	proxy := flag.String("proxy", interop.Snowfall, "proxy implementation: snowfall or debian (Tor's snowflake-proxy 2.5.1)")
+	var cfg interop.Config
+	flag.StringVar(&cfg.Client, "client", interop.Snowfall, "client: snowfall, debian (Tor's snowflake-client 2.5.1) or upstream (Tor's current release)")
+	flag.StringVar(&cfg.Proxy, "proxy", interop.Snowfall, "proxy: snowfall, debian (Tor's snowflake-proxy 2.5.1) or upstream (Tor's current release)")
+	flag.StringVar(&cfg.Broker, "broker", interop.Snowfall, "broker: snowfall or upstream (Tor's current release)")
+	flag.StringVar(&cfg.Bridge, "bridge", interop.Snowfall, "bridge server: snowfall or upstream (Tor's current release)")
 	flag.Parse()
-	for _, impl := range []string{*client, *proxy} {
-		if impl != interop.Snowfall && impl != interop.Debian {
-			fmt.Fprintf(os.Stderr, "demo: unknown implementation %q (want %s or %s)\n", impl, interop.Snowfall, interop.Debian)
+	for role, impl := range map[string]string{"client": cfg.Client, "proxy": cfg.Proxy, "broker": cfg.Broker, "bridge": cfg.Bridge} {
+		if !slices.Contains(interop.Roles[role], impl) {
+			fmt.Fprintf(os.Stderr, "demo: no %s implementation %q (want one of %v)\n", role, impl, interop.Roles[role])
 			return 2
 		}
 	}
@@ -60,7 +64,8 @@ func run() int {
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	ok := demo(ctx, *dir, int64(*sizeMB)*1_000_000, *client, *proxy)
+	cfg.Dir = *dir
+	ok := demo(ctx, cfg, int64(*sizeMB)*1_000_000)
 	fmt.Printf("\nLogs: %s\n", *dir)
 	if !ok {
 		fmt.Println("RESULT: FAIL")
@@ -70,7 +75,7 @@ func run() int {
 	return 0
 }
 
-func demo(ctx context.Context, dir string, size int64, client, proxy string) bool {
+func demo(ctx context.Context, cfg interop.Config, size int64) bool {
 	start := time.Now()
 	say := func(format string, args ...any) {
 		fmt.Printf("[%6.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
@@ -85,12 +90,18 @@ func demo(ctx context.Context, dir string, size int64, client, proxy string) boo
 		say("%s is not set: building Snowfall's programs…", testbed.BinEnv)
 	}
 
-	say("starting the chain: %s → %s → snowfall-broker / snowfall-server → target",
-		implName(client, "client"), implName(proxy, "proxy"))
-	c, err := interop.Start(ctx, interop.Config{
-		Dir: dir, Bins: bins, Client: client, Proxy: proxy,
-		Logf: func(format string, args ...any) { say(format, args...) },
-	})
+	if slices.Contains([]string{cfg.Client, cfg.Proxy, cfg.Broker, cfg.Bridge}, interop.Upstream) {
+		say("building Tor's current Snowflake programs (cached after the first time)…")
+		if cfg.Tor, err = interop.BuildTor(ctx); err != nil {
+			say("error: %v", err)
+			return false
+		}
+	}
+	say("starting the chain: %s → %s → %s / %s → target",
+		implName(cfg.Client, "client"), implName(cfg.Proxy, "proxy"), implName(cfg.Broker, "broker"), implName(cfg.Bridge, "server"))
+	cfg.Bins = bins
+	cfg.Logf = func(format string, args ...any) { say(format, args...) }
+	c, err := interop.Start(ctx, cfg)
 	if err != nil {
 		say("error: %v", err)
 		return false
@@ -150,10 +161,14 @@ func demo(ctx context.Context, dir string, size int64, client, proxy string) boo
 	return ok
 }
 
-// implName names the program that plays role for a -client/-proxy value.
+// implName names the program that plays role for a -client/-proxy/...
+// value.
 func implName(impl, role string) string {
-	if impl == interop.Debian {
+	switch impl {
+	case interop.Debian:
 		return "Tor's snowflake-" + role + " 2.5.1"
+	case interop.Upstream:
+		return "Tor's current snowflake-" + role
 	}
 	return "snowfall-" + role
 }
