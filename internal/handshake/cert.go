@@ -20,7 +20,7 @@ type CertShape struct {
 	// SerialBytes is the DER length of the serial number's content.
 	SerialBytes int
 	// Validity is NotAfter - NotBefore.
-	Validity time.Duration
+	Validity  time.Duration
 	NotBefore time.Time
 	// KeyType is "ECDSA P-256", "RSA", ...; SignatureAlgorithm as x509
 	// names it.

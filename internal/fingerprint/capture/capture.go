@@ -179,4 +179,3 @@ func dtlsFlows(packets []testbed.Packet) []DTLSFlow {
 	}
 	return out
 }
-
