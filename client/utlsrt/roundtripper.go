@@ -248,8 +248,23 @@ func (rt *RoundTripper) dialTLSOnce(ctx context.Context, network, addr string) (
 		return nil, err
 	}
 	cfg := &utls.Config{ServerName: host, RootCAs: rt.opts.RootCAs}
-	conn := utls.UClient(raw, cfg, rt.opts.ID)
-	if rt.opts.RemoveSNI || net.ParseIP(host) != nil {
+	id := rt.opts.ID
+	var spec *utls.ClientHelloSpec
+	if id == HelloChromium {
+		if spec, err = chromiumSpec(!rt.opts.RemoveSNI && net.ParseIP(host) == nil); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		id = utls.HelloCustom
+	}
+	conn := utls.UClient(raw, cfg, id)
+	if spec != nil {
+		if err := conn.ApplyPreset(spec); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("utlsrt: applying the Chromium profile: %w", err)
+		}
+	}
+	if spec == nil && (rt.opts.RemoveSNI || net.ParseIP(host) != nil) {
 		if err := conn.RemoveSNIExtension(); err != nil {
 			raw.Close()
 			return nil, err

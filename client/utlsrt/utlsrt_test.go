@@ -28,6 +28,8 @@ func TestParseClientHelloID(t *testing.T) {
 		{"HELLOFIREFOX_65", utls.HelloFirefox_65, true},
 		{" helloios_12_1 ", utls.HelloIOS_12_1, true},
 		{"hellorandomizednoalpn", utls.HelloRandomizedNoALPN, true},
+		{"Chromium", HelloChromium, true},
+		{"none", HelloNone, true},
 		{"hellochrome_999", utls.ClientHelloID{}, false},
 		{"", utls.ClientHelloID{}, false},
 		{"hellogolang", utls.ClientHelloID{}, false},
@@ -48,8 +50,8 @@ func TestParseClientHelloID(t *testing.T) {
 			t.Errorf("%q: got %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if n := len(Names()); n != 15 {
-		t.Errorf("Names() has %d entries, want the 15 of Snowflake 2.5.1", n)
+	if n := len(Names()); n != 17 {
+		t.Errorf("Names() has %d entries, want the 15 of Snowflake 2.5.1, chromium and none", n)
 	}
 }
 

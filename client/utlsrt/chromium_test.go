@@ -1,0 +1,145 @@
+package utlsrt
+
+import (
+	"context"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snowfall-pt/snowfall/internal/fingerprint"
+	"github.com/snowfall-pt/snowfall/internal/handshake"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
+)
+
+// normalized writes GREASE values as 0a0a, as the profile does.
+func normalized(vs []uint16) []uint16 {
+	out := make([]uint16, len(vs))
+	for i, v := range vs {
+		if handshake.IsGREASE(v) {
+			v = 0x0a0a
+		}
+		out[i] = v
+	}
+	return out
+}
+
+// chromiumHellos makes n requests to a recording HTTPS server named host
+// (dialled at 127.0.0.1) and returns the ClientHellos it received.
+func chromiumHellos(t *testing.T, host string, n int) []*handshake.TLSClientHello {
+	t.Helper()
+	ca, err := testbed.NewTestCA(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := testbed.StartTLSRecorder(nil, "127.0.0.1:0", ca.Server, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Close()
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca.CertPEM)
+	_, port, _ := net.SplitHostPort(rec.Addr())
+	for i := 0; i < n; i++ {
+		// A fresh RoundTripper per request: a new connection each time.
+		rt := New(Options{ID: HelloChromium, RootCAs: pool, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, rec.Addr())
+		}})
+		req, _ := http.NewRequest(http.MethodGet, "https://"+net.JoinHostPort(host, port)+"/", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("request %d: %v", i+1, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "ok" || resp.ProtoMajor != 2 {
+			t.Fatalf("request %d: %s %q", i+1, resp.Proto, b)
+		}
+		rt.CloseIdleConnections()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := rec.WaitConns(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	var out []*handshake.TLSClientHello
+	for _, c := range rec.Conns() {
+		ch, err := handshake.ParseTLSClientHello(c.Wire)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ch)
+	}
+	return out
+}
+
+func TestChromiumHelloMatchesProfile(t *testing.T) {
+	p, err := fingerprint.Chromium()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"127.0.0.1", "broker.example"} {
+		hellos := chromiumHellos(t, host, 3)
+		wantJA4 := p.TLS.JA4
+		wantExts := fingerprint.Uint16s(p.TLS.Extensions)
+		if host != "127.0.0.1" {
+			// Chromium adds server_name for a host name: "d" and one
+			// more extension; the hashes leave SNI out.
+			a, rest, _ := strings.Cut(wantJA4, "_")
+			n := int(a[6]-'0')*10 + int(a[7]-'0') + 1
+			wantJA4 = a[:3] + "d" + a[4:6] + string(rune('0'+n/10)) + string(rune('0'+n%10)) + a[8:] + "_" + rest
+			wantExts = append(wantExts, handshake.ExtServerName)
+			slices.Sort(wantExts)
+		}
+		raw, err := p.TLSClientHello()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var orders [][]uint16
+		for i, ch := range hellos {
+			t.Logf("%s #%d: %s, %d bytes", host, i+1, ch.JA4(handshake.OverTCP), ch.Size)
+			if got := ch.JA4(handshake.OverTCP); got != wantJA4 {
+				t.Errorf("%s #%d: JA4 %s, want %s (%s)", host, i+1, got, wantJA4, p.Browser)
+			}
+			if host == "127.0.0.1" && ch.Size != len(raw)-9 {
+				t.Errorf("%s #%d: hello of %d bytes, Chromium's %d", host, i+1, ch.Size, len(raw)-9)
+			}
+			exts := normalized(ch.ExtensionTypes())
+			orders = append(orders, exts)
+			set := slices.Clone(exts)
+			slices.Sort(set)
+			if !slices.Equal(set, wantExts) {
+				t.Errorf("%s #%d: extensions %04x, want %04x", host, i+1, set, wantExts)
+			}
+			if !slices.Equal(normalized(ch.CipherSuites), fingerprint.Uint16s(p.TLS.CipherSuites)) ||
+				!slices.Equal(normalized(ch.SupportedGroups), fingerprint.Uint16s(p.TLS.SupportedGroups)) ||
+				!slices.Equal(normalized(ch.SignatureAlgorithms), fingerprint.Uint16s(p.TLS.SignatureAlgorithms)) ||
+				!slices.Equal(ch.ALPN, p.TLS.ALPN) || uint16(p.TLS.RecordVersion) != ch.RecordVersion {
+				t.Errorf("%s #%d: suites %04x groups %04x sigalgs %04x ALPN %q record %04x", host, i+1,
+					ch.CipherSuites, ch.SupportedGroups, ch.SignatureAlgorithms, ch.ALPN, ch.RecordVersion)
+			}
+			var groups []uint16
+			for _, ks := range ch.KeyShares {
+				groups = append(groups, ks.Group)
+				if !handshake.IsGREASE(ks.Group) {
+					if err := handshake.ValidateClientShare(ks); err != nil {
+						t.Errorf("%s #%d: %v", host, i+1, err)
+					}
+				}
+			}
+			if !slices.Equal(normalized(groups), fingerprint.Uint16s(p.TLS.KeyShareGroups)) {
+				t.Errorf("%s #%d: key shares %04x, want %04x", host, i+1, groups, p.TLS.KeyShareGroups)
+			}
+		}
+		if p.TLS.PermutesExtensions && slices.Equal(orders[0], orders[1]) && slices.Equal(orders[1], orders[2]) {
+			t.Errorf("%s: three connections with one extension order %04x", host, orders[0])
+		}
+	}
+}
