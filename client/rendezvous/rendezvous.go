@@ -96,13 +96,17 @@ func NewTransport(opts TransportOptions) (http.RoundTripper, error) {
 		return nil, err
 	}
 	if id != utlsrt.HelloNone {
-		return utlsrt.New(utlsrt.Options{
+		rt, err := utlsrt.New(utlsrt.Options{
 			ID:                    id,
 			RemoveSNI:             opts.UTLSRemoveSNI,
 			DialContext:           dial,
 			RootCAs:               opts.RootCAs,
 			ResponseHeaderTimeout: headerTimeout,
-		}), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return rt, nil
 	}
 	return &http.Transport{
 		Proxy:                 nil,

@@ -2,9 +2,11 @@ package utlsrt
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 
 	utls "github.com/refraction-networking/utls"
+	"golang.org/x/net/http2"
 
 	"github.com/snowfall-pt/snowfall/internal/fingerprint"
 )
@@ -66,4 +68,44 @@ func chromiumSpec(withSNI bool) (*utls.ClientHelloSpec, error) {
 		spec.Extensions = utls.ShuffleChromeTLSExtensions(spec.Extensions)
 	}
 	return spec, nil
+}
+
+// chromiumHTTP2 makes t open connections as the profile's browser does:
+// its SETTINGS in its order, its connection window, its pseudo-header
+// order and HEADERS priority (knobs of our x/net patch, see
+// third_party/golang.org/x/net/SNOWFALL-PATCH.md).
+func chromiumHTTP2(t *http2.Transport) error {
+	p, err := fingerprint.Chromium()
+	if err != nil {
+		return err
+	}
+	h := p.HTTP2
+	cfg := &http.HTTP2Config{MaxReceiveBufferPerConnection: int(h.WindowUpdate)}
+	t.SettingsOrder = nil
+	for _, s := range h.Settings {
+		id := http2.SettingID(s.ID)
+		switch id {
+		case http2.SettingHeaderTableSize:
+			cfg.MaxDecoderHeaderTableSize = int(s.Val)
+		case http2.SettingEnablePush:
+			if s.Val != 0 {
+				return fmt.Errorf("utlsrt: %s enables server push, which Go cannot", p.Browser)
+			}
+		case http2.SettingInitialWindowSize:
+			cfg.MaxReceiveBufferPerStream = int(s.Val)
+		case http2.SettingMaxFrameSize:
+			cfg.MaxReadFrameSize = int(s.Val)
+		case http2.SettingMaxHeaderListSize:
+			t.MaxHeaderListSize = s.Val
+		default:
+			return fmt.Errorf("utlsrt: %s sends HTTP/2 setting %v, which Go cannot", p.Browser, id)
+		}
+		t.SettingsOrder = append(t.SettingsOrder, id)
+	}
+	t.Config = cfg
+	t.PseudoHeaderOrder = h.PseudoHeaderOrder
+	t.HeadersPriority = &http2.PriorityParam{
+		StreamDep: h.PriorityStreamDep, Exclusive: h.PriorityExclusive, Weight: h.PriorityWeight,
+	}
+	return nil
 }

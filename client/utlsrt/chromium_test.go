@@ -30,7 +30,7 @@ func normalized(vs []uint16) []uint16 {
 
 // chromiumHellos makes n requests to a recording HTTPS server named host
 // (dialled at 127.0.0.1) and returns the ClientHellos it received.
-func chromiumHellos(t *testing.T, host string, n int) []*handshake.TLSClientHello {
+func chromiumHellos(t *testing.T, host string, n int) ([]*handshake.TLSClientHello, []*handshake.H2Preface) {
 	t.Helper()
 	ca, err := testbed.NewTestCA(host)
 	if err != nil {
@@ -48,7 +48,7 @@ func chromiumHellos(t *testing.T, host string, n int) []*handshake.TLSClientHell
 	_, port, _ := net.SplitHostPort(rec.Addr())
 	for i := 0; i < n; i++ {
 		// A fresh RoundTripper per request: a new connection each time.
-		rt := New(Options{ID: HelloChromium, RootCAs: pool, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		rt := mustNew(t, Options{ID: HelloChromium, RootCAs: pool, DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, network, rec.Addr())
 		}})
@@ -70,14 +70,20 @@ func chromiumHellos(t *testing.T, host string, n int) []*handshake.TLSClientHell
 		t.Fatal(err)
 	}
 	var out []*handshake.TLSClientHello
+	var prefaces []*handshake.H2Preface
 	for _, c := range rec.Conns() {
 		ch, err := handshake.ParseTLSClientHello(c.Wire)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, ch)
+		pr, err := handshake.ParseH2Preface(c.Plain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefaces = append(prefaces, pr)
 	}
-	return out
+	return out, prefaces
 }
 
 func TestChromiumHelloMatchesProfile(t *testing.T) {
@@ -86,7 +92,8 @@ func TestChromiumHelloMatchesProfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, host := range []string{"127.0.0.1", "broker.example"} {
-		hellos := chromiumHellos(t, host, 3)
+		hellos, prefaces := chromiumHellos(t, host, 3)
+		checkPreface(t, p, prefaces[0])
 		wantJA4 := p.TLS.JA4
 		wantExts := fingerprint.Uint16s(p.TLS.Extensions)
 		if host != "127.0.0.1" {
@@ -141,5 +148,28 @@ func TestChromiumHelloMatchesProfile(t *testing.T) {
 		if p.TLS.PermutesExtensions && slices.Equal(orders[0], orders[1]) && slices.Equal(orders[1], orders[2]) {
 			t.Errorf("%s: three connections with one extension order %04x", host, orders[0])
 		}
+	}
+}
+
+// checkPreface compares an HTTP/2 preface with the profile's.
+func checkPreface(t *testing.T, p *fingerprint.Profile, pr *handshake.H2Preface) {
+	t.Helper()
+	var want []handshake.H2Setting
+	for _, s := range p.HTTP2.Settings {
+		want = append(want, handshake.H2Setting{ID: s.ID, Val: s.Val})
+	}
+	if !slices.Equal(pr.Settings, want) {
+		t.Errorf("HTTP/2 SETTINGS %v, want %v", pr.Settings, want)
+	}
+	if pr.WindowUpdate != p.HTTP2.WindowUpdate || !slices.Equal(pr.Frames, []string{"SETTINGS", "WINDOW_UPDATE"}) {
+		t.Errorf("HTTP/2 frames %q, window update %d; want SETTINGS, WINDOW_UPDATE %d", pr.Frames, pr.WindowUpdate, p.HTTP2.WindowUpdate)
+	}
+	if !slices.Equal(pr.PseudoHeaders, p.HTTP2.PseudoHeaderOrder) {
+		t.Errorf("pseudo-headers %q, want %q", pr.PseudoHeaders, p.HTTP2.PseudoHeaderOrder)
+	}
+	if pr.Priority == nil || pr.Priority.Exclusive != p.HTTP2.PriorityExclusive || pr.Priority.StreamDep != p.HTTP2.PriorityStreamDep ||
+		pr.Priority.Weight != p.HTTP2.PriorityWeight {
+		t.Errorf("HEADERS priority %+v, want exclusive=%v dep=%d weight=%d", pr.Priority, p.HTTP2.PriorityExclusive,
+			p.HTTP2.PriorityStreamDep, p.HTTP2.PriorityWeight)
 	}
 }

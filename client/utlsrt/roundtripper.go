@@ -66,8 +66,10 @@ type pendingConn struct {
 	when  time.Time
 }
 
-// New returns a RoundTripper using opts.
-func New(opts Options) *RoundTripper {
+// New returns a RoundTripper using opts. With HelloChromium it also speaks
+// HTTP/2 as the profile's browser does; it fails only if the embedded
+// profile is unusable.
+func New(opts Options) (*RoundTripper, error) {
 	if opts.DialContext == nil {
 		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 		opts.DialContext = d.DialContext
@@ -100,7 +102,12 @@ func New(opts Options) *RoundTripper {
 		ReadIdleTimeout: 30 * time.Second,
 		PingTimeout:     15 * time.Second,
 	}
-	return rt
+	if opts.ID == HelloChromium {
+		if err := chromiumHTTP2(rt.h2); err != nil {
+			return nil, err
+		}
+	}
+	return rt, nil
 }
 
 // RoundTrip implements http.RoundTripper.
