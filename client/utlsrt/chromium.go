@@ -54,6 +54,18 @@ func chromiumSpec(withSNI bool) (*utls.ClientHelloSpec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("utlsrt: the Chromium profile (%s): %w", p.Browser, err)
 	}
+	// uTLS keeps the captured GREASE ECH payload length; Chromium draws a
+	// new one per connection.
+	if lens := p.TLS.ECHGreasePayloads; len(lens) > 0 {
+		for _, e := range spec.Extensions {
+			if g, ok := e.(*utls.GREASEEncryptedClientHelloExtension); ok {
+				g.CandidatePayloadLens = nil
+				for _, l := range lens {
+					g.CandidatePayloadLens = append(g.CandidatePayloadLens, uint16(l))
+				}
+			}
+		}
+	}
 	if withSNI {
 		// Before a trailing GREASE extension, which stays last.
 		at := len(spec.Extensions)

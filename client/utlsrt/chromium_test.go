@@ -109,14 +109,25 @@ func TestChromiumHelloMatchesProfile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		chromium, err := handshake.ParseTLSClientHello(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var orders [][]uint16
 		for i, ch := range hellos {
 			t.Logf("%s #%d: %s, %d bytes", host, i+1, ch.JA4(handshake.OverTCP), ch.Size)
 			if got := ch.JA4(handshake.OverTCP); got != wantJA4 {
 				t.Errorf("%s #%d: JA4 %s, want %s (%s)", host, i+1, got, wantJA4, p.Browser)
 			}
-			if host == "127.0.0.1" && ch.Size != len(raw)-9 {
-				t.Errorf("%s #%d: hello of %d bytes, Chromium's %d", host, i+1, ch.Size, len(raw)-9)
+			// Equal sizes but for the GREASE ECH payload, drawn per
+			// connection from the profile's set.
+			n, ext, ok := ch.ECHPayloadLen()
+			_, cext, cok := chromium.ECHPayloadLen()
+			if !ok || !cok || !slices.Contains(p.TLS.ECHGreasePayloads, n-16) {
+				t.Errorf("%s #%d: GREASE ECH payload %d (%v), want one of %v+16", host, i+1, n, ok, p.TLS.ECHGreasePayloads)
+			}
+			if host == "127.0.0.1" && ch.Size-ext != chromium.Size-cext {
+				t.Errorf("%s #%d: hello of %d bytes without ECH, Chromium's %d", host, i+1, ch.Size-ext, chromium.Size-cext)
 			}
 			exts := normalized(ch.ExtensionTypes())
 			orders = append(orders, exts)

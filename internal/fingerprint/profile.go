@@ -89,6 +89,11 @@ type TLS struct {
 	SignatureAlgorithms []Hex16  `json:"signature_algorithms"`
 	SupportedVersions   []Hex16  `json:"supported_versions"`
 	ALPN                []string `json:"alpn"`
+	// ECHGreasePayloads are the lengths (before the AEAD's 16 bytes) the
+	// GREASE encrypted_client_hello payload is drawn from, one per
+	// connection: BoringSSL's set, which the capture checks every
+	// observed payload against.
+	ECHGreasePayloads []int `json:"ech_grease_payloads"`
 }
 
 // HTTP2Setting is one SETTINGS entry.

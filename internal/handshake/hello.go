@@ -347,3 +347,28 @@ func ParseHelloVerifyRequest(body []byte) (*HelloVerifyRequest, error) {
 
 // IsGREASE reports a GREASE value (RFC 8701): 0x?a?a with equal bytes.
 func IsGREASE(v uint16) bool { return v&0x0f0f == 0x0a0a && v>>8 == v&0xff }
+
+// ExtECH is encrypted_client_hello (draft-ietf-tls-esni); browsers send a
+// GREASE one when the server has no ECH config.
+const ExtECH = 0xfe0d
+
+// ECHPayloadLen returns the length of the outer ECH extension's payload
+// (the encrypted inner hello or, in GREASE, random bytes of a length
+// drawn from a small set) and the extension's total length on the wire.
+func (h *ClientHello) ECHPayloadLen() (payload, extLen int, ok bool) {
+	for _, e := range h.Extensions {
+		if e.Type != ExtECH {
+			continue
+		}
+		s := cryptobyte.String(e.Data)
+		var typ, cfg uint8
+		var kdf, aead uint16
+		var enc, p cryptobyte.String
+		if !s.ReadUint8(&typ) || typ != 0 || !s.ReadUint16(&kdf) || !s.ReadUint16(&aead) || !s.ReadUint8(&cfg) ||
+			!s.ReadUint16LengthPrefixed(&enc) || !s.ReadUint16LengthPrefixed(&p) || !s.Empty() {
+			return 0, 0, false
+		}
+		return len(p), 4 + len(e.Data), true
+	}
+	return 0, 0, false
+}

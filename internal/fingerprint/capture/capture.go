@@ -98,12 +98,18 @@ func Chromium(ctx context.Context, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := testbed.StartTLSRecorder(nw.Server, net.JoinHostPort(testbed.ServerIP.String(), "8443"), ca.Server,
-		http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }))
-	if err != nil {
-		return nil, err
+	// Two servers: Chromium pools connections per origin, and two
+	// connections show whether it permutes its TLS extensions.
+	var recs []*testbed.TLSRecorder
+	for _, port := range []string{"8443", "8444"} {
+		rec, err := testbed.StartTLSRecorder(nw.Server, net.JoinHostPort(testbed.ServerIP.String(), port), ca.Server,
+			http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) }))
+		if err != nil {
+			return nil, err
+		}
+		defer rec.Close()
+		recs = append(recs, rec)
 	}
-	defer rec.Close()
 
 	// WebRTC traffic between two peers of one host crosses lo.
 	capt, err := testbed.StartCapture(ns, 0)
@@ -130,17 +136,21 @@ func Chromium(ctx context.Context, opts Options) (*Result, error) {
 			res.Certificates = append(res.Certificates, der)
 		}
 	}
-	url := "https://" + rec.Addr() + "/"
-	if err := chromedp.Do(br.Ctx, chromedp.Navigate(url)); err != nil {
-		return nil, fmt.Errorf("capture: fetching %s: %w", url, err)
-	}
-	if err := rec.WaitConns(ctx, 1); err != nil {
-		return nil, err
+	for _, rec := range recs {
+		url := "https://" + rec.Addr() + "/"
+		if err := chromedp.Do(br.Ctx, chromedp.Navigate(url)); err != nil {
+			return nil, fmt.Errorf("capture: fetching %s: %w", url, err)
+		}
+		if err := rec.WaitConns(ctx, 1); err != nil {
+			return nil, err
+		}
 	}
 	if err := capt.Stop(); err != nil {
 		return nil, err
 	}
-	res.TLS = rec.Conns()
+	for _, rec := range recs {
+		res.TLS = append(res.TLS, rec.Conns()...)
+	}
 	res.DTLS = dtlsFlows(capt.Packets())
 	if len(res.DTLS) < opts.Connections {
 		return nil, fmt.Errorf("capture: %d DTLS handshakes seen for %d connections", len(res.DTLS), opts.Connections)

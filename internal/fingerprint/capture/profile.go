@@ -10,6 +10,13 @@ import (
 	"github.com/snowfall-pt/snowfall/internal/handshake"
 )
 
+// boringECHGrease are the pre-encryption lengths BoringSSL draws a GREASE
+// ECH payload from (a random multiple of 32 in [128, 224]).
+var boringECHGrease = []int{128, 160, 192, 224}
+
+// echAEADOverhead is the AES-128-GCM tag Chromium's GREASE ECH adds.
+const echAEADOverhead = 16
+
 // grease writes every GREASE value as 0a0a, so lists compare across
 // connections.
 func grease(vs []uint16) []fingerprint.Hex16 {
@@ -108,6 +115,17 @@ func (r *Result) Profile(now time.Time) (*fingerprint.Profile, error) {
 	}
 	if preface == nil {
 		return nil, fmt.Errorf("capture: no HTTP/2 connection recorded")
+	}
+	if len(hellos) < 2 {
+		return nil, fmt.Errorf("capture: %d TLS connections; two are needed to see the extension order change", len(hellos))
+	}
+	for i, ch := range hellos {
+		if n, _, ok := ch.ECHPayloadLen(); ok {
+			if !slices.Contains(boringECHGrease, n-echAEADOverhead) {
+				return nil, fmt.Errorf("capture: TLS connection %d: a GREASE ECH payload of %d bytes, not in %v+%d", i+1, n, boringECHGrease, echAEADOverhead)
+			}
+			p.TLS.ECHGreasePayloads = boringECHGrease
+		}
 	}
 	for _, ch := range hellos[1:] {
 		if !slices.Equal(grease(ch.ExtensionTypes()), grease(hellos[0].ExtensionTypes())) {
