@@ -21,6 +21,9 @@ var chromiumJSON []byte
 // the specs and Wireshark show them. GREASE values are written as "0a0a".
 type Hex16 uint16
 
+// String writes h as four hex digits.
+func (h Hex16) String() string { return fmt.Sprintf("%04x", uint16(h)) }
+
 // MarshalJSON implements json.Marshaler.
 func (h Hex16) MarshalJSON() ([]byte, error) { return json.Marshal(fmt.Sprintf("%04x", uint16(h))) }
 

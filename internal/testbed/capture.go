@@ -69,8 +69,9 @@ func StartCapture(ns *Namespace, limit int) (*Capture, error) {
 	}
 	c := &Capture{fd: -1, limit: limit, done: make(chan struct{})}
 	err := ns.Do(func() error {
-		// SOCK_DGRAM strips the link header: every packet starts at IP.
-		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_IP)))
+		// SOCK_DGRAM strips the link header: every packet starts at
+		// IP. Only ETH_P_ALL sockets see outgoing packets too.
+		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ALL)))
 		if err != nil {
 			return fmt.Errorf("testbed: packet socket: %w", err)
 		}
@@ -129,7 +130,8 @@ func (c *Capture) read() {
 			c.mu.Unlock()
 			return
 		}
-		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Ifindex == c.lo && ll.Pkttype == unix.PACKET_OUTGOING {
+		ll, ok := from.(*unix.SockaddrLinklayer)
+		if !ok || ll.Protocol != htons(unix.ETH_P_IP) || (ll.Ifindex == c.lo && ll.Pkttype == unix.PACKET_OUTGOING) {
 			continue
 		}
 		p, ok := decodeIPv4(buf[:n])

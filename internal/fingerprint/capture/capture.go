@@ -151,16 +151,17 @@ func Chromium(ctx context.Context, opts Options) (*Result, error) {
 	for _, rec := range recs {
 		res.TLS = append(res.TLS, rec.Conns()...)
 	}
-	res.DTLS = dtlsFlows(capt.Packets())
+	res.DTLS = DTLSFlows(capt.Packets())
 	if len(res.DTLS) < opts.Connections {
 		return nil, fmt.Errorf("capture: %d DTLS handshakes seen for %d connections", len(res.DTLS), opts.Connections)
 	}
 	return res, nil
 }
 
-// dtlsFlows keeps the UDP flows whose first DTLS handshake record (content
-// type 22) is a ClientHello, oriented from the DTLS client.
-func dtlsFlows(packets []testbed.Packet) []DTLSFlow {
+// DTLSFlows keeps the UDP flows of a capture whose first DTLS handshake
+// record (content type 22) is a ClientHello, oriented from the DTLS client,
+// with only their DTLS datagrams (RFC 7983's first-byte range 20-63).
+func DTLSFlows(packets []testbed.Packet) []DTLSFlow {
 	var out []DTLSFlow
 	for _, f := range testbed.UDPFlows(packets) {
 		var client netip.AddrPort

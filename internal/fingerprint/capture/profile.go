@@ -47,9 +47,12 @@ func shareGroups(ks []handshake.KeyShare) ([]uint16, []int) {
 }
 
 // Handshakes parses the DTLS flows of a capture.
-func (r *Result) Handshakes() ([]*handshake.DTLSHandshake, error) {
+func (r *Result) Handshakes() ([]*handshake.DTLSHandshake, error) { return Handshakes(r.DTLS) }
+
+// Handshakes parses DTLS flows.
+func Handshakes(flows []DTLSFlow) ([]*handshake.DTLSHandshake, error) {
 	var out []*handshake.DTLSHandshake
-	for i, f := range r.DTLS {
+	for i, f := range flows {
 		ds := make([]handshake.Datagram, len(f.Datagrams))
 		for j := range f.Datagrams {
 			ds[j] = handshake.Datagram{FromClient: f.ClientToServer[j], Data: f.Datagrams[j]}
