@@ -1,9 +1,12 @@
 package fingerprint
 
 import (
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/snowfall-pt/snowfall/internal/handshake"
 )
@@ -62,4 +65,31 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		Parse(b)
 	})
+}
+
+// A certificate from CertificateTemplate has the shape of Chromium's.
+func TestCertificateTemplate(t *testing.T) {
+	p, err := Chromium()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		key, tpl, err := p.CertificateTemplate(time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := handshake.ParseCertShape(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := p.Certificate
+		if s.CN != c.CN || s.CNType != c.CNType || int(s.Validity.Hours()) != c.ValidityHours || s.KeyType != c.KeyType ||
+			s.SerialBytes > c.SerialBytes || s.SerialBytes < c.SerialBytes-2 || s.DERSize < c.DERSizeMin-4 || s.DERSize > c.DERSizeMax+4 {
+			t.Fatalf("shape %+v, Chromium's %+v", s, c)
+		}
+	}
 }
