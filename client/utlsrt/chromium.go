@@ -116,6 +116,7 @@ func chromiumHTTP2(t *http2.Transport) error {
 	}
 	t.Config = cfg
 	t.PseudoHeaderOrder = h.PseudoHeaderOrder
+	t.HeaderOrder = h.POSTHeaderOrder
 	t.HeadersPriority = &http2.PriorityParam{
 		StreamDep: h.PriorityStreamDep, Exclusive: h.PriorityExclusive, Weight: h.PriorityWeight,
 	}

@@ -178,9 +178,29 @@ func checkPreface(t *testing.T, p *fingerprint.Profile, pr *handshake.H2Preface)
 	if !slices.Equal(pr.PseudoHeaders, p.HTTP2.PseudoHeaderOrder) {
 		t.Errorf("pseudo-headers %q, want %q", pr.PseudoHeaders, p.HTTP2.PseudoHeaderOrder)
 	}
+	if ua := pr.HeaderValues["user-agent"]; ua != p.HTTP2.UserAgent {
+		t.Errorf("User-Agent %q, want %q", ua, p.HTTP2.UserAgent)
+	}
+	if !inOrder(pr.Headers, p.HTTP2.POSTHeaderOrder) {
+		t.Errorf("headers %q, not in Chromium's order %q", pr.Headers, p.HTTP2.POSTHeaderOrder)
+	}
 	if pr.Priority == nil || pr.Priority.Exclusive != p.HTTP2.PriorityExclusive || pr.Priority.StreamDep != p.HTTP2.PriorityStreamDep ||
 		pr.Priority.Weight != p.HTTP2.PriorityWeight {
 		t.Errorf("HEADERS priority %+v, want exclusive=%v dep=%d weight=%d", pr.Priority, p.HTTP2.PriorityExclusive,
 			p.HTTP2.PriorityStreamDep, p.HTTP2.PriorityWeight)
 	}
+}
+
+// inOrder reports whether the names in got that order lists appear in
+// order's order, and got names nothing outside it.
+func inOrder(got, order []string) bool {
+	last := -1
+	for _, n := range got {
+		i := slices.Index(order, n)
+		if i < last || i < 0 {
+			return false
+		}
+		last = i
+	}
+	return true
 }

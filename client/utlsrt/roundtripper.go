@@ -15,6 +15,8 @@ import (
 
 	utls "github.com/refraction-networking/utls"
 	"golang.org/x/net/http2"
+
+	"github.com/snowfall-pt/snowfall/internal/fingerprint"
 )
 
 // pendingTTL bounds how long a connection dialled to learn a host's ALPN
@@ -54,6 +56,10 @@ type RoundTripper struct {
 	plain *http.Transport // http:// URLs
 	h1    *http.Transport // https:// hosts that chose http/1.1 (or no ALPN)
 	h2    *http2.Transport
+
+	// userAgent is sent when a request names none (the imitated
+	// browser's; empty: Go's default).
+	userAgent string
 
 	mu      sync.Mutex
 	protos  map[string]string       // addr -> "h2" or "http/1.1"
@@ -106,6 +112,11 @@ func New(opts Options) (*RoundTripper, error) {
 		if err := chromiumHTTP2(rt.h2); err != nil {
 			return nil, err
 		}
+		p, err := fingerprint.Chromium()
+		if err != nil {
+			return nil, err
+		}
+		rt.userAgent = p.HTTP2.UserAgent
 	}
 	return rt, nil
 }
@@ -119,6 +130,12 @@ func (rt *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		closeBody(req)
 		return nil, fmt.Errorf("utlsrt: unsupported URL scheme %q", req.URL.Scheme)
+	}
+	if rt.userAgent != "" && req.Header.Get("User-Agent") == "" {
+		// A RoundTripper must not change the caller's request.
+		r := req.Clone(req.Context())
+		r.Header.Set("User-Agent", rt.userAgent)
+		req = r
 	}
 	addr := hostPort(req)
 	for attempt := 1; ; attempt++ {

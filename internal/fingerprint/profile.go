@@ -117,6 +117,12 @@ type HTTP2 struct {
 	PriorityStreamDep uint32 `json:"priority_stream_dep"`
 	// PriorityWeight is the field's value (the weight minus one).
 	PriorityWeight uint8 `json:"priority_weight"`
+	// POSTHeaderOrder is the header order of a POST a page's script sent
+	// (fetch), the kind of request a rendezvous poll is.
+	POSTHeaderOrder []string `json:"post_header_order"`
+	// UserAgent is the browser's User-Agent, with the headless marker
+	// ("HeadlessChrome/") written as a normal browser's ("Chrome/").
+	UserAgent string `json:"user_agent"`
 }
 
 // DTLSClient is the browser's DTLS ClientHello (the WebRTC answerer).

@@ -215,6 +215,21 @@ func TestFingerprintRendezvousTLS(t *testing.T) {
 		if !slices.Equal(pr.PseudoHeaders, h.PseudoHeaderOrder) {
 			t.Errorf("%s: pseudo-headers %q, Chromium %q", who, pr.PseudoHeaders, h.PseudoHeaderOrder)
 		}
+		t.Logf("%s: HTTP/2 headers %q", who, pr.Headers)
+		if ua := pr.HeaderValues["user-agent"]; ua != h.UserAgent {
+			t.Errorf("%s: User-Agent %q, Chromium %q", who, ua, h.UserAgent)
+		}
+		// Our poll carries fewer headers than a page's fetch; those it has
+		// come in Chromium's order.
+		last := -1
+		for _, name := range pr.Headers {
+			i := slices.Index(h.POSTHeaderOrder, name)
+			if i < 0 || i < last {
+				t.Errorf("%s: headers %q, not in Chromium's POST order %q", who, pr.Headers, h.POSTHeaderOrder)
+				break
+			}
+			last = i
+		}
 		if pr.Priority == nil || pr.Priority.Exclusive != h.PriorityExclusive || pr.Priority.StreamDep != h.PriorityStreamDep || pr.Priority.Weight != h.PriorityWeight {
 			t.Errorf("%s: HEADERS priority %+v, Chromium exclusive=%v dep=%d weight=%d", who, pr.Priority, h.PriorityExclusive, h.PriorityStreamDep, h.PriorityWeight)
 		}

@@ -70,7 +70,8 @@ const pairScript = `(async () => {
 })()`
 
 // Chromium runs Debian's chromium in a fresh testbed network and records its
-// handshakes.
+// handshakes: three pairs of peer connections, a page load from one HTTPS
+// server and a fetch POST from that page to another.
 func Chromium(ctx context.Context, opts Options) (*Result, error) {
 	if opts.Connections <= 0 {
 		opts.Connections = 3
@@ -136,14 +137,21 @@ func Chromium(ctx context.Context, opts Options) (*Result, error) {
 			res.Certificates = append(res.Certificates, der)
 		}
 	}
-	for _, rec := range recs {
-		url := "https://" + rec.Addr() + "/"
-		if err := chromedp.Do(br.Ctx, chromedp.Navigate(url)); err != nil {
-			return nil, fmt.Errorf("capture: fetching %s: %w", url, err)
-		}
-		if err := rec.WaitConns(ctx, 1); err != nil {
-			return nil, err
-		}
+	// A page load from the first server, then a POST from that page to
+	// the second, as a script's fetch would send a rendezvous poll.
+	url := "https://" + recs[0].Addr() + "/"
+	if err := chromedp.Do(br.Ctx, chromedp.Navigate(url)); err != nil {
+		return nil, fmt.Errorf("capture: fetching %s: %w", url, err)
+	}
+	if err := recs[0].WaitConns(ctx, 1); err != nil {
+		return nil, err
+	}
+	post := fmt.Sprintf(`fetch("https://%s/client", {method: "POST", body: "poll", mode: "no-cors"}).then(() => "ok", e => String(e))`, recs[1].Addr())
+	if _, err := chromedp.Run(br.Ctx, chromedp.Evaluate[string](post, chromedp.EvalAwaitPromise)); err != nil {
+		return nil, fmt.Errorf("capture: POST from the page: %w", err)
+	}
+	if err := recs[1].WaitConns(ctx, 1); err != nil {
+		return nil, err
 	}
 	if err := capt.Stop(); err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/snowfall-pt/snowfall/internal/fingerprint"
@@ -87,7 +88,22 @@ func (r *Result) Profile(now time.Time) (*fingerprint.Profile, error) {
 	if err != nil {
 		return nil, err
 	}
-	var preface *handshake.H2Preface
+	var preface, post *handshake.H2Preface
+	for _, c := range r.TLS {
+		if c.ALPN != "h2" || len(c.Plain) == 0 {
+			continue
+		}
+		pr, err := handshake.ParseH2Preface(c.Plain)
+		if err != nil {
+			return nil, err
+		}
+		if pr.HeaderValues[":method"] == "POST" && post == nil {
+			post = pr
+		}
+	}
+	if post == nil {
+		return nil, fmt.Errorf("capture: no HTTP/2 POST recorded")
+	}
 	for i, c := range r.TLS {
 		if c.ALPN == "h2" && len(c.Plain) > 0 {
 			if preface, err = handshake.ParseH2Preface(c.Plain); err != nil {
@@ -135,7 +151,12 @@ func (r *Result) Profile(now time.Time) (*fingerprint.Profile, error) {
 			p.TLS.PermutesExtensions = true
 		}
 	}
-	p.HTTP2 = fingerprint.HTTP2{WindowUpdate: preface.WindowUpdate, PseudoHeaderOrder: preface.PseudoHeaders}
+	p.HTTP2 = fingerprint.HTTP2{
+		WindowUpdate:      preface.WindowUpdate,
+		PseudoHeaderOrder: preface.PseudoHeaders,
+		POSTHeaderOrder:   post.Headers,
+		UserAgent:         strings.Replace(post.HeaderValues["user-agent"], "HeadlessChrome/", "Chrome/", 1),
+	}
 	for _, s := range preface.Settings {
 		p.HTTP2.Settings = append(p.HTTP2.Settings, fingerprint.HTTP2Setting{ID: s.ID, Val: s.Val})
 	}

@@ -156,6 +156,10 @@ type Transport struct {
 	// fields not named follow in Go's order).
 	PseudoHeaderOrder []string
 
+	// HeaderOrder, when set, is the order of the regular request header
+	// fields, by name; fields not named follow in Go's order.
+	HeaderOrder []string
+
 	// HeadersPriority, when set, is sent in the priority field of every
 	// request's HEADERS frame.
 	HeadersPriority *PriorityParam

@@ -53,6 +53,11 @@ type EncodeHeadersParam struct {
 	// PseudoHeaderOrder, when set, is the order of the pseudo-header
 	// fields (Snowfall patch).
 	PseudoHeaderOrder []string
+
+	// HeaderOrder, when set, is the order of the regular header fields,
+	// by lower-case name; fields not named follow in Go's order (Snowfall
+	// patch).
+	HeaderOrder []string
 }
 
 // EncodeHeadersResult is the result of EncodeHeaders.
@@ -134,6 +139,31 @@ func EncodeHeaders(ctx context.Context, param EncodeHeadersParam, headerf func(n
 	}
 
 	enumerateHeaders := func(f func(name, value string)) {
+		if len(param.HeaderOrder) > 0 { // Snowfall patch
+			emit := f
+			var fields [][2]string
+			f = func(name, value string) {
+				if strings.HasPrefix(name, ":") {
+					emit(name, value)
+					return
+				}
+				fields = append(fields, [2]string{name, value})
+			}
+			defer func() {
+				rank := func(name string) int {
+					for i, n := range param.HeaderOrder {
+						if asciiEqualFold(n, name) {
+							return i
+						}
+					}
+					return len(param.HeaderOrder)
+				}
+				sort.SliceStable(fields, func(i, j int) bool { return rank(fields[i][0]) < rank(fields[j][0]) })
+				for _, kv := range fields {
+					emit(kv[0], kv[1])
+				}
+			}()
+		}
 		// 8.1.2.3 Request Pseudo-Header Fields
 		// The :path pseudo-header field includes the path and query parts of the
 		// target URI (the path-absolute production and optionally a '?' character
