@@ -148,14 +148,16 @@ type DTLSClient struct {
 // DTLSServer is the browser's DTLS ServerHello to a 1.3 peer (the
 // offerer), and what follows it.
 type DTLSServer struct {
-	JA4S              string  `json:"ja4s"`
-	Version           Hex16   `json:"version"`
-	CipherSuite       Hex16   `json:"cipher_suite"`
-	Extensions        []Hex16 `json:"extensions"`
-	KeyShareSize      int     `json:"key_share_size"`
-	HelloVerify       bool    `json:"hello_verify_request"`
-	HelloRetry        bool    `json:"hello_retry_request"`
-	FirstFlightCounts []int   `json:"first_flight_records"`
+	JA4S         string  `json:"ja4s"`
+	Version      Hex16   `json:"version"`
+	CipherSuite  Hex16   `json:"cipher_suite"`
+	Extensions   []Hex16 `json:"extensions"`
+	KeyShareSize int     `json:"key_share_size"`
+	HelloVerify  bool    `json:"hello_verify_request"`
+	HelloRetry   bool    `json:"hello_retry_request"`
+	// FirstFlightCounts are the handshake records in each of the first
+	// three flights (client hello, server flight, client flight).
+	FirstFlightCounts []int `json:"first_flight_records"`
 }
 
 // Certificate is the shape of the browser's self-signed DTLS certificate.

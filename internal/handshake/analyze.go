@@ -19,6 +19,19 @@ type FlightShape struct {
 	Datagrams []int
 	// Records are the records' sizes on the wire.
 	Records []int
+	// HandshakeRecords are the sizes of the records that carry the
+	// handshake, not application data: in DTLS 1.3 the unified header's
+	// epoch bits tell (3 is application traffic), in 1.2 the content type.
+	HandshakeRecords []int
+}
+
+// isApplication reports a record of application data as an observer can
+// tell it.
+func isApplication(r Record) bool {
+	if r.Unified {
+		return r.Epoch == 3
+	}
+	return r.ContentType == ContentApplicationData
 }
 
 // DTLSHandshake is a DTLS handshake as seen on the path.
@@ -63,6 +76,9 @@ func ParseDTLSHandshake(datagrams []Datagram) (*DTLSHandshake, error) {
 		recs, err := ParseDTLSRecords(d.Data)
 		for _, r := range recs {
 			fl.Records = append(fl.Records, r.Len())
+			if !isApplication(r) {
+				fl.HandshakeRecords = append(fl.HandshakeRecords, r.Len())
+			}
 		}
 		if err != nil {
 			return h, fmt.Errorf("datagram %d: %w", i+1, err)

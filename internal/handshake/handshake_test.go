@@ -88,8 +88,13 @@ func TestChromiumDTLS(t *testing.T) {
 	}
 	// The server's first flight: the ServerHello datagram, then all the
 	// encrypted messages in one record.
-	if fl := h.Flights[1]; fl.FromClient || len(fl.Records) != 2 {
+	if fl := h.Flights[1]; fl.FromClient || len(fl.HandshakeRecords) != 2 {
 		t.Errorf("server flight %+v", fl)
+	}
+	// The client's flight: its encrypted handshake in one record, then
+	// application data (epoch 3).
+	if fl := h.Flights[2]; !fl.FromClient || len(fl.HandshakeRecords) != 1 || len(fl.Records) != 2 {
+		t.Errorf("client flight %+v", fl)
 	}
 	if len(h.ServerCertificates)+len(h.ClientCertificates) != 0 {
 		t.Error("DTLS 1.3 certificates seen in the clear")

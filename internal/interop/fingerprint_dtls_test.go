@@ -144,7 +144,7 @@ func compareDTLS(t *testing.T, who string, h *handshake.DTLSHandshake, want *fin
 	}
 	var counts []int
 	for _, f := range h.Flights[:min(3, len(h.Flights))] {
-		counts = append(counts, len(f.Records))
+		counts = append(counts, len(f.HandshakeRecords))
 	}
 	eq("records in the first three flights", counts, ws.FirstFlightCounts)
 	// DTLS 1.3 encrypts certificates; in 1.2 they must look like

@@ -213,7 +213,7 @@ func (r *Result) Profile(now time.Time) (*fingerprint.Profile, error) {
 	// Records per flight up to the client's Finished: hello, server
 	// flight, client flight.
 	for _, f := range h.Flights[:min(3, len(h.Flights))] {
-		p.DTLSServer.FirstFlightCounts = append(p.DTLSServer.FirstFlightCounts, len(f.Records))
+		p.DTLSServer.FirstFlightCounts = append(p.DTLSServer.FirstFlightCounts, len(f.HandshakeRecords))
 	}
 
 	if len(r.Certificates) == 0 {
