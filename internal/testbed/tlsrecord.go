@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"sync"
@@ -152,7 +153,10 @@ func (r *TLSRecorder) serve(p *recordingPair) {
 	p.plain = plain
 	r.mu.Unlock()
 	if p.alpn == "h2" {
-		(&http2.Server{IdleTimeout: 30 * time.Second}).ServeConn(plain, &http2.ServeConnOpts{Handler: r.handler})
+		// Browsers open speculative connections and drop them: keep
+		// the server's complaints out of the output.
+		quiet := &http.Server{ErrorLog: log.New(io.Discard, "", 0)}
+		(&http2.Server{IdleTimeout: 30 * time.Second}).ServeConn(plain, &http2.ServeConnOpts{Handler: r.handler, BaseConfig: quiet})
 		return
 	}
 	br := bufio.NewReader(plain)
