@@ -23,7 +23,8 @@ type H2Preface struct {
 	// WindowUpdate is the connection-level increment sent before the
 	// first request (0 if none).
 	WindowUpdate uint32
-	// Frames are the frame types before the first HEADERS, in order.
+	// Frames are the frame types before the first HEADERS, in order,
+	// SETTINGS acknowledgements left out.
 	Frames []string
 	// PseudoHeaders and Headers are the first request's header names in
 	// the order sent.
@@ -61,8 +62,10 @@ func ParseH2Preface(b []byte) (*H2Preface, error) {
 		}
 		switch f := f.(type) {
 		case *http2.SettingsFrame:
-			p.Frames = append(p.Frames, "SETTINGS")
+			// An ACK answers the server's SETTINGS: whether it comes
+			// before the first HEADERS is a matter of timing.
 			if !f.IsAck() {
+				p.Frames = append(p.Frames, "SETTINGS")
 				f.ForeachSetting(func(s http2.Setting) error {
 					p.Settings = append(p.Settings, H2Setting{ID: uint16(s.ID), Val: s.Val})
 					return nil
