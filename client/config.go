@@ -55,8 +55,9 @@ type Config struct {
 	// BridgeFingerprint names the bridge the broker should have proxies
 	// relay to (hex); empty means the default Snowflake bridge.
 	BridgeFingerprint string
-	// UTLSImitate makes the broker TLS ClientHello imitate a browser (see
-	// utlsrt.Names); empty uses Go's TLS.
+	// UTLSImitate names the browser ClientHello the broker TLS imitates
+	// (see utlsrt.Names); empty means the captured Chromium profile and
+	// "none" Go's own TLS.
 	UTLSImitate string
 	// UTLSRemoveSNI leaves SNI out of the uTLS ClientHello.
 	UTLSRemoveSNI bool

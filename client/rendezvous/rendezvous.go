@@ -60,7 +60,8 @@ func (e *StatusError) Is(target error) bool { return target == ErrStatus }
 // TransportOptions configures NewTransport.
 type TransportOptions struct {
 	// UTLSImitate names a browser ClientHello to imitate (see
-	// utlsrt.ParseClientHelloID); empty means Go's own TLS.
+	// utlsrt.ParseClientHelloID); empty means utlsrt.DefaultName (the
+	// captured Chromium profile) and "none" Go's own TLS, for debugging.
 	UTLSImitate string
 	// UTLSRemoveSNI leaves SNI out of the uTLS ClientHello.
 	UTLSRemoveSNI bool
@@ -86,18 +87,26 @@ func NewTransport(opts TransportOptions) (http.RoundTripper, error) {
 		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 		dial = d.DialContext
 	}
-	if opts.UTLSImitate != "" {
-		id, err := utlsrt.ParseClientHelloID(opts.UTLSImitate)
-		if err != nil {
-			return nil, err
-		}
-		return utlsrt.New(utlsrt.Options{
+	name := opts.UTLSImitate
+	if name == "" {
+		name = utlsrt.DefaultName
+	}
+	id, err := utlsrt.ParseClientHelloID(name)
+	if err != nil {
+		return nil, err
+	}
+	if id != utlsrt.HelloNone {
+		rt, err := utlsrt.New(utlsrt.Options{
 			ID:                    id,
 			RemoveSNI:             opts.UTLSRemoveSNI,
 			DialContext:           dial,
 			RootCAs:               opts.RootCAs,
 			ResponseHeaderTimeout: headerTimeout,
-		}), nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		return rt, nil
 	}
 	return &http.Transport{
 		Proxy:                 nil,

@@ -16,8 +16,12 @@ import (
 // ErrUnknownID reports a ClientHello name that is not in Names.
 var ErrUnknownID = errors.New("unknown uTLS ClientHello name")
 
-// ids holds the names Snowflake 2.5.1 accepts for utls-imitate, lowercase.
+// ids holds the names Snowflake 2.5.1 accepts for utls-imitate, lowercase,
+// and ours: "chromium" (the captured profile, the default) and "none" (Go's
+// own TLS).
 var ids = map[string]utls.ClientHelloID{
+	"chromium":              HelloChromium,
+	"none":                  HelloNone,
 	"hellorandomizedalpn":   utls.HelloRandomizedALPN,
 	"hellorandomizednoalpn": utls.HelloRandomizedNoALPN,
 	"hellofirefox_auto":     utls.HelloFirefox_Auto,
@@ -36,7 +40,8 @@ var ids = map[string]utls.ClientHelloID{
 }
 
 // ParseClientHelloID returns the uTLS ClientHelloID named name, compared
-// case-insensitively (for example "hellochrome_auto" or "HelloFirefox_65").
+// case-insensitively (for example "chromium", "none", "hellochrome_auto" or
+// "HelloFirefox_65").
 func ParseClientHelloID(name string) (utls.ClientHelloID, error) {
 	id, ok := ids[strings.ToLower(strings.TrimSpace(name))]
 	if !ok {

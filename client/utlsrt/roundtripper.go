@@ -15,6 +15,8 @@ import (
 
 	utls "github.com/refraction-networking/utls"
 	"golang.org/x/net/http2"
+
+	"github.com/snowfall-pt/snowfall/internal/fingerprint"
 )
 
 // pendingTTL bounds how long a connection dialled to learn a host's ALPN
@@ -55,6 +57,10 @@ type RoundTripper struct {
 	h1    *http.Transport // https:// hosts that chose http/1.1 (or no ALPN)
 	h2    *http2.Transport
 
+	// userAgent is sent when a request names none (the imitated
+	// browser's; empty: Go's default).
+	userAgent string
+
 	mu      sync.Mutex
 	protos  map[string]string       // addr -> "h2" or "http/1.1"
 	pending map[string]*pendingConn // addr -> connection dialled to learn the protocol
@@ -66,8 +72,10 @@ type pendingConn struct {
 	when  time.Time
 }
 
-// New returns a RoundTripper using opts.
-func New(opts Options) *RoundTripper {
+// New returns a RoundTripper using opts. With HelloChromium it also speaks
+// HTTP/2 as the profile's browser does; it fails only if the embedded
+// profile is unusable.
+func New(opts Options) (*RoundTripper, error) {
 	if opts.DialContext == nil {
 		d := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
 		opts.DialContext = d.DialContext
@@ -100,7 +108,17 @@ func New(opts Options) *RoundTripper {
 		ReadIdleTimeout: 30 * time.Second,
 		PingTimeout:     15 * time.Second,
 	}
-	return rt
+	if opts.ID == HelloChromium {
+		if err := chromiumHTTP2(rt.h2); err != nil {
+			return nil, err
+		}
+		p, err := fingerprint.Chromium()
+		if err != nil {
+			return nil, err
+		}
+		rt.userAgent = p.HTTP2.UserAgent
+	}
+	return rt, nil
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -112,6 +130,12 @@ func (rt *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		closeBody(req)
 		return nil, fmt.Errorf("utlsrt: unsupported URL scheme %q", req.URL.Scheme)
+	}
+	if rt.userAgent != "" && req.Header.Get("User-Agent") == "" {
+		// A RoundTripper must not change the caller's request.
+		r := req.Clone(req.Context())
+		r.Header.Set("User-Agent", rt.userAgent)
+		req = r
 	}
 	addr := hostPort(req)
 	for attempt := 1; ; attempt++ {
@@ -248,8 +272,23 @@ func (rt *RoundTripper) dialTLSOnce(ctx context.Context, network, addr string) (
 		return nil, err
 	}
 	cfg := &utls.Config{ServerName: host, RootCAs: rt.opts.RootCAs}
-	conn := utls.UClient(raw, cfg, rt.opts.ID)
-	if rt.opts.RemoveSNI || net.ParseIP(host) != nil {
+	id := rt.opts.ID
+	var spec *utls.ClientHelloSpec
+	if id == HelloChromium {
+		if spec, err = chromiumSpec(!rt.opts.RemoveSNI && net.ParseIP(host) == nil); err != nil {
+			raw.Close()
+			return nil, err
+		}
+		id = utls.HelloCustom
+	}
+	conn := utls.UClient(raw, cfg, id)
+	if spec != nil {
+		if err := conn.ApplyPreset(spec); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("utlsrt: applying the Chromium profile: %w", err)
+		}
+	}
+	if spec == nil && (rt.opts.RemoveSNI || net.ParseIP(host) != nil) {
 		if err := conn.RemoveSNIExtension(); err != nil {
 			raw.Close()
 			return nil, err

@@ -28,6 +28,8 @@ func TestParseClientHelloID(t *testing.T) {
 		{"HELLOFIREFOX_65", utls.HelloFirefox_65, true},
 		{" helloios_12_1 ", utls.HelloIOS_12_1, true},
 		{"hellorandomizednoalpn", utls.HelloRandomizedNoALPN, true},
+		{"Chromium", HelloChromium, true},
+		{"none", HelloNone, true},
 		{"hellochrome_999", utls.ClientHelloID{}, false},
 		{"", utls.ClientHelloID{}, false},
 		{"hellogolang", utls.ClientHelloID{}, false},
@@ -48,8 +50,8 @@ func TestParseClientHelloID(t *testing.T) {
 			t.Errorf("%q: got %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if n := len(Names()); n != 15 {
-		t.Errorf("Names() has %d entries, want the 15 of Snowflake 2.5.1", n)
+	if n := len(Names()); n != 17 {
+		t.Errorf("Names() has %d entries, want the 15 of Snowflake 2.5.1, chromium and none", n)
 	}
 }
 
@@ -116,7 +118,7 @@ func TestRoundTripALPN(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := newTestServer(t, tc.h2)
-			rt := New(Options{
+			rt := mustNew(t, Options{
 				ID:                    tc.id,
 				RootCAs:               ts.pool(),
 				DialContext:           dialTo(ts.Listener.Addr().String()),
@@ -158,7 +160,7 @@ func TestRoundTripALPN(t *testing.T) {
 
 func TestRemoveSNI(t *testing.T) {
 	ts := newTestServer(t, true)
-	rt := New(Options{
+	rt := mustNew(t, Options{
 		ID:          utls.HelloChrome_Auto,
 		RemoveSNI:   true,
 		RootCAs:     ts.pool(),
@@ -179,7 +181,7 @@ func TestRemoveSNI(t *testing.T) {
 
 func TestUntrustedCertificate(t *testing.T) {
 	ts := newTestServer(t, true)
-	rt := New(Options{ID: utls.HelloChrome_Auto, DialContext: dialTo(ts.Listener.Addr().String())})
+	rt := mustNew(t, Options{ID: utls.HelloChrome_Auto, DialContext: dialTo(ts.Listener.Addr().String())})
 	_, err := (&http.Client{Transport: rt}).Get("https://example.com/")
 	if err == nil {
 		t.Fatal("request to a server with an unknown CA succeeded")
@@ -191,7 +193,7 @@ func TestPlainHTTP(t *testing.T) {
 		io.WriteString(w, "plain")
 	}))
 	defer srv.Close()
-	rt := New(Options{ID: utls.HelloChrome_Auto})
+	rt := mustNew(t, Options{ID: utls.HelloChrome_Auto})
 	resp, err := (&http.Client{Transport: rt}).Get(srv.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +216,7 @@ func TestHeaderTimeoutH2(t *testing.T) {
 	defer close(release)
 	p := x509.NewCertPool()
 	p.AddCert(srv.Certificate())
-	rt := New(Options{
+	rt := mustNew(t, Options{
 		ID:                    utls.HelloChrome_Auto,
 		RootCAs:               p,
 		DialContext:           dialTo(srv.Listener.Addr().String()),
@@ -233,4 +235,13 @@ func TestHeaderTimeoutH2(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("response-header timeout did not fire")
 	}
+}
+
+func mustNew(t *testing.T, opts Options) *RoundTripper {
+	t.Helper()
+	rt, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
 }

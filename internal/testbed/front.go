@@ -40,7 +40,7 @@ type TestCA struct {
 }
 
 // NewTestCA creates a CA and a server certificate for names (DNS names,
-// wildcards allowed).
+// wildcards allowed, or IP literals).
 func NewTestCA(names ...string) (*TestCA, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -68,10 +68,20 @@ func NewTestCA(names ...string) (*TestCA, error) {
 	if err != nil {
 		return nil, err
 	}
+	var dnsNames []string
+	var ips []net.IP
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dnsNames = append(dnsNames, n)
+		}
+	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
 		Subject:      pkix.Name{CommonName: names[0]},
-		DNSNames:     names,
+		DNSNames:     dnsNames,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
