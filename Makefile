@@ -17,7 +17,7 @@ INTEGRATION_PKGS := ./internal/interop/ ./internal/testbed/ ./internal/geoip/
 UPSTREAM_CACHE := $(or $(SNOWFALL_UPSTREAM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/snowfall-upstream)
 CONTAINER_WORK := /tmp/snowfall-container
 
-.PHONY: all build test unit integration demo deps clean bench wasm container-check
+.PHONY: all build test unit integration demo deps clean bench wasm container-check fingerprints
 
 all: build
 
@@ -74,3 +74,8 @@ clean:
 	@if [ -e $(CONTAINER_WORK) ] && [ ! -O $(CONTAINER_WORK) ]; then \
 	  echo "clean: $(CONTAINER_WORK) belongs to another user; left in place"; \
 	else rm -rf $(CONTAINER_WORK); fi
+
+# Re-captures the Chromium handshake profile (internal/fingerprint/chromium.json)
+# from the Chromium installed here. Root: it runs Chromium in a namespace.
+fingerprints: deps
+	$(GO) run ./internal/fingerprint/cmd/snowfall-fingerprints
