@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"net/url"
@@ -9,8 +10,17 @@ import (
 	"time"
 )
 
+// ErrPeerFailed reports a peer connection that failed, closed or lost its
+// peer before its data channel opened. PeerFactory implementations return
+// it (wrapped or not) from Accept and WaitOpen.
+var ErrPeerFailed = errors.New("peer connection failed")
+
+// ErrNoPeerFactory reports a Config without a PeerFactory.
+var ErrNoPeerFactory = errors.New("proxy: no PeerFactory (use proxy/pionpeer natively)")
+
 // PeerFactory creates WebRTC peer connections. It is the platform edge for
-// WebRTC: pion/webrtc natively, the browser's RTCPeerConnection on js/wasm.
+// WebRTC: proxy/pionpeer (pion/webrtc) natively, the browser's
+// RTCPeerConnection in proxy-wasm. The core itself links no WebRTC stack.
 //
 // SDP values are plain SDP text (not the JSON wrapping of the broker
 // messages).

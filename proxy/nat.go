@@ -8,12 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/snowfall-pt/snowfall/common/iceaddr"
 	"github.com/snowfall-pt/snowfall/common/messages"
 	"github.com/snowfall-pt/snowfall/common/nattype"
-	"github.com/snowfall-pt/snowfall/common/sdpjson"
+	"github.com/snowfall-pt/snowfall/common/sdpwire"
 )
 
 // natProbeOpenTimeout is how long the proxy waits for the probe's data
@@ -55,7 +53,7 @@ func ProbeNAT(ctx context.Context, pf PeerFactory, hc *http.Client, probeURL str
 	if !keepLocal {
 		sdp = iceaddr.StripLocalCandidates(sdp)
 	}
-	offer, err := sdpjson.Encode(&webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp})
+	offer, err := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeOffer, SDP: sdp})
 	if err != nil {
 		return res, fmt.Errorf("NAT probe offer: %w", err)
 	}
@@ -76,11 +74,11 @@ func ProbeNAT(ctx context.Context, pf PeerFactory, hc *http.Client, probeURL str
 	if err != nil {
 		return res, fmt.Errorf("NAT probe reply: %w", err)
 	}
-	desc, err := sdpjson.Decode(ans.Answer)
+	desc, err := sdpwire.Decode(ans.Answer)
 	if err != nil {
 		return res, fmt.Errorf("NAT probe answer: %w", err)
 	}
-	if desc.Type != webrtc.SDPTypeAnswer {
+	if desc.Type != sdpwire.TypeAnswer {
 		return res, fmt.Errorf("NAT probe answer: type %s", desc.Type)
 	}
 	if err := off.SetAnswer(desc.SDP); err != nil {

@@ -14,13 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"golang.org/x/time/rate"
 
 	"github.com/snowfall-pt/snowfall/common/iceaddr"
 	"github.com/snowfall-pt/snowfall/common/messages"
 	"github.com/snowfall-pt/snowfall/common/nattype"
-	"github.com/snowfall-pt/snowfall/common/sdpjson"
+	"github.com/snowfall-pt/snowfall/common/sdpwire"
 )
 
 // Timeouts of one broker exchange. The broker holds a poll for up to 10 s.
@@ -86,10 +85,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	if p.pf == nil {
-		p.pf, err = NewWebRTCFactory(cfg.STUNURLs, cfg.WebRTC)
-		if err != nil {
-			return nil, err
-		}
+		return nil, ErrNoPeerFactory
 	}
 	if p.dialer == nil {
 		p.dialer = wsDialer{}
@@ -347,11 +343,11 @@ type clientOffer struct {
 // the relay must pass the policy. Everything a broker controls goes
 // through here before any resource is spent on it.
 func (p *Proxy) parseMatch(resp *messages.ProxyPollResponse) (*clientOffer, error) {
-	offer, err := sdpjson.Decode(resp.Offer)
+	offer, err := sdpwire.Decode(resp.Offer)
 	if err != nil {
 		return nil, fmt.Errorf("bad offer from broker: %w", err)
 	}
-	if offer.Type != webrtc.SDPTypeOffer {
+	if offer.Type != sdpwire.TypeOffer {
 		return nil, fmt.Errorf("broker sent a %s, not an offer", offer.Type)
 	}
 	if offer.SDP == "" {
@@ -391,7 +387,7 @@ func (p *Proxy) serve(ctx context.Context, sid string, resp *messages.ProxyPollR
 	if !p.cfg.KeepLocalAddresses {
 		answerSDP = iceaddr.StripLocalCandidates(answerSDP)
 	}
-	answer, err := sdpjson.Encode(&webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answerSDP})
+	answer, err := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeAnswer, SDP: answerSDP})
 	if err != nil {
 		log.Warn("dropping client: cannot encode answer", "err", err)
 		return

@@ -17,10 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/snowfall-pt/snowfall/common/messages"
-	"github.com/snowfall-pt/snowfall/common/sdpjson"
+	"github.com/snowfall-pt/snowfall/common/sdpwire"
 )
 
 // testOfferSDP is a client offer with one public candidate.
@@ -31,7 +29,7 @@ const testOfferSDP = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n" +
 	"a=end-of-candidates\r\n"
 
 func testOffer(t testing.TB) string {
-	s, err := sdpjson.Encode(&webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: testOfferSDP})
+	s, err := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeOffer, SDP: testOfferSDP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,8 +290,8 @@ func TestCapacityUnderBurst(t *testing.T) {
 			t.Errorf("sid %s reused", a.Sid)
 		}
 		seen[a.Sid] = true
-		desc, err := sdpjson.Decode(a.Answer)
-		if err != nil || desc.Type != webrtc.SDPTypeAnswer {
+		desc, err := sdpwire.Decode(a.Answer)
+		if err != nil || desc.Type != sdpwire.TypeAnswer {
 			t.Fatalf("answer %q: %v", a.Answer, err)
 		}
 		if strings.Contains(desc.SDP, "192.168.1.2") || !strings.Contains(desc.SDP, "198.51.100.7") {
@@ -555,7 +553,7 @@ func (o *fakeOfferer) WaitOpen(ctx context.Context) error {
 func (o *fakeOfferer) Close() error { return nil }
 
 func TestProbeNATOutcomes(t *testing.T) {
-	answer, _ := sdpjson.Encode(&webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: "v=0\r\n"})
+	answer, _ := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeAnswer, SDP: "v=0\r\n"})
 	var gotBody []byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotBody, _ = io.ReadAll(r.Body)
@@ -646,9 +644,6 @@ func TestConfigValidation(t *testing.T) {
 		{RelayURL: "https://x/"},
 		{STUNURLs: []string{"turn:x"}},
 		{ForceNATType: "open"},
-		{WebRTC: WebRTCConfig{PortMin: 10}},
-		{WebRTC: WebRTCConfig{PortMin: 10, PortMax: 5}},
-		{KeepLocalAddresses: true, WebRTC: WebRTCConfig{OutboundAddress: netip.MustParseAddr("1.2.3.4")}},
 		{BandwidthLimit: -1},
 	}
 	for i, c := range bad {

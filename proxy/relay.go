@@ -14,9 +14,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// relayBufSize is the copy buffer per direction. Reads from the data
-// channel are at most one message; from the WebSocket at most this much.
-const relayBufSize = maxMessage
+// relayBufSize is the copy buffer per direction: the largest data-channel
+// message that browsers handle reliably (16 KiB), so that a read from the
+// WebSocket fits one message.
+const relayBufSize = 16 * 1024
 
 // withClientIP returns u with the query parameter client_ip set to addr
 // (replacing any value the broker may have put there), or removed when the

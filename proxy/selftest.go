@@ -96,9 +96,7 @@ func SelfTest(ctx context.Context, cfg Config) (*SelfTestReport, error) {
 	}
 	pf := cfg.PeerFactory
 	if pf == nil {
-		if pf, err = NewWebRTCFactory(cfg.STUNURLs, cfg.WebRTC); err != nil {
-			return nil, err
-		}
+		return nil, ErrNoPeerFactory
 	}
 	dialer := cfg.RelayDialer
 	if dialer == nil {

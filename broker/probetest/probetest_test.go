@@ -13,6 +13,7 @@ import (
 	"github.com/snowfall-pt/snowfall/common/messages"
 	"github.com/snowfall-pt/snowfall/common/sdpjson"
 	"github.com/snowfall-pt/snowfall/proxy"
+	"github.com/snowfall-pt/snowfall/proxy/pionpeer"
 )
 
 // realOffer makes a genuine pion offer with a data channel.
@@ -140,7 +141,7 @@ func TestProbeRoundTrip(t *testing.T) {
 	mux.Handle("/probe", h)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	pf, err := proxy.NewWebRTCFactory(nil, proxy.WebRTCConfig{IncludeLoopback: true})
+	pf, err := pionpeer.New(pionpeer.Config{IncludeLoopback: true})
 	if err != nil {
 		t.Fatal(err)
 	}
