@@ -14,7 +14,7 @@ func BenchmarkRelay(b *testing.B) {
 	bridgeProxy, bridgeSide := net.Pipe()
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(context.Background(), clientProxy, bridgeProxy, time.Minute, nil, &st) }()
+	go func() { done <- relay(context.Background(), clientProxy, bridgeProxy, time.Minute, nil, &st, nil) }()
 	go io.Copy(io.Discard, bridgeSide)
 	msg := make([]byte, 1400)
 	b.SetBytes(int64(len(msg)))

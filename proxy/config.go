@@ -3,7 +3,6 @@ package proxy
 import (
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -51,10 +50,12 @@ type Config struct {
 	// STUNURLs are the ICE servers for WebRTC (stun: URLs).
 	STUNURLs []string
 	// Capacity is the number of clients served at once; 0 is unlimited.
-	// While it is reached the proxy does not poll.
+	// While it is reached the proxy does not poll. It configures the
+	// default PollPolicy only.
 	Capacity int
 	// PollInterval is the delay between polls when the broker gives no
 	// NextPoll hint. It is kept within [MinPollInterval, MaxPollInterval].
+	// It configures the default PollPolicy only.
 	PollInterval time.Duration
 	// ProxyType is reported in polls ("standalone", "webext", "badge",
 	// "iptproxy"...).
@@ -90,9 +91,13 @@ type Config struct {
 	// Logger receives the log; nil discards it. Addresses should be scrubbed
 	// by its handler (internal/safelog) unless unsafe logging is wanted.
 	Logger *slog.Logger
-	// HTTPClient talks to the broker and the NAT probe; nil builds one with a
-	// 30 s response-header timeout.
-	HTTPClient *http.Client
+	// Poster talks HTTP to the broker and the NAT probe; nil is
+	// HTTPPoster(nil) natively (a 30 s response-header timeout) and an
+	// error in a browser, which brings its own.
+	Poster Poster
+	// PollPolicy decides when to poll, with what capacity and NAT type;
+	// nil is NewStandalonePolicy(Capacity, PollInterval).
+	PollPolicy PollPolicy
 	// PeerFactory makes WebRTC peers. It is required: the core links no
 	// WebRTC stack of its own (proxy/pionpeer natively, the browser's
 	// RTCPeerConnection in proxy-wasm).

@@ -1,3 +1,8 @@
+//go:build !js
+
+// These tests talk HTTP to a fake broker (httptest), which only the
+// native build has.
+
 package proxy
 
 import (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
 
@@ -38,7 +37,7 @@ type NATProbeResult struct {
 // up to 20 s for the channel to open. An error means no measurement (the
 // caller keeps its previous value); a channel that does not open is
 // restricted, not an error.
-func ProbeNAT(ctx context.Context, pf PeerFactory, hc *http.Client, probeURL string, gatherTimeout time.Duration, keepLocal bool) (NATProbeResult, error) {
+func ProbeNAT(ctx context.Context, pf PeerFactory, poster Poster, probeURL string, gatherTimeout time.Duration, keepLocal bool) (NATProbeResult, error) {
 	var res NATProbeResult
 	gctx, cancel := context.WithTimeout(ctx, gatherTimeout)
 	off, err := pf.NewOfferer(gctx, natProbeLabel)
@@ -65,7 +64,7 @@ func ProbeNAT(ctx context.Context, pf PeerFactory, hc *http.Client, probeURL str
 		return res, fmt.Errorf("NAT probe request: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	reply, err := postBounded(pctx, hc, probeURL, body)
+	reply, err := poster.Post(pctx, probeURL, body)
 	cancel()
 	if err != nil {
 		return res, fmt.Errorf("NAT probe service: %w", err)

@@ -1,3 +1,8 @@
+//go:build !js
+
+// These tests talk HTTP to a fake broker (httptest), which only the
+// native build has.
+
 package proxy
 
 import (
@@ -171,10 +176,26 @@ func (d *fakeDialer) DialRelay(ctx context.Context, u *url.URL, check func(netip
 
 // countObserver counts Observer calls.
 type countObserver struct {
-	mu       sync.Mutex
-	ended    []ConnInfo
-	timeouts int
-	nat      []string
+	mu         sync.Mutex
+	polls      int
+	started    []ConnInfo
+	toC, fromC int64 // from BytesRelayed
+	ended      []ConnInfo
+	timeouts   int
+	nat        []string
+}
+
+func (o *countObserver) PollSent() { o.mu.Lock(); o.polls++; o.mu.Unlock() }
+func (o *countObserver) ConnectionStarted(ci ConnInfo) {
+	o.mu.Lock()
+	o.started = append(o.started, ci)
+	o.mu.Unlock()
+}
+func (o *countObserver) BytesRelayed(to, from int) {
+	o.mu.Lock()
+	o.toC += int64(to)
+	o.fromC += int64(from)
+	o.mu.Unlock()
 }
 
 func (o *countObserver) ConnectionEnded(ci ConnInfo) {
@@ -209,7 +230,7 @@ func testConfig(b *fakeBroker, pf PeerFactory, d RelayDialer, log io.Writer) Con
 		Policy:       RelayPolicy{Pattern: "example$"},
 		PeerFactory:  pf,
 		RelayDialer:  d,
-		HTTPClient:   b.srv.Client(),
+		Poster:       HTTPPoster(b.srv.Client()),
 		ForceNATType: "unknown",
 		Logger:       slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -256,7 +277,7 @@ func TestCapacityUnderBurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = time.Millisecond // a burst: the broker matches every poll at once
+	p.policy.(*standalonePolicy).interval = time.Millisecond // a burst: the broker matches every poll at once
 	stop := runProxy(t, p)
 	for range 10 {
 		select {
@@ -337,7 +358,7 @@ func TestDeadBrokerBacksOff(t *testing.T) {
 	ln.Close() // nothing listens: connection refused
 	var logs logBuffer
 	cfg := testConfig(&fakeBroker{srv: &httptest.Server{URL: "http://" + addr}}, newFakePeers(false), &fakeDialer{}, &logs)
-	cfg.HTTPClient = nil
+	cfg.Poster = nil
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -362,7 +383,7 @@ func TestNextPollHonoured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = time.Millisecond // would spin if NextPoll were ignored
+	p.policy.(*standalonePolicy).interval = time.Millisecond // would spin if NextPoll were ignored
 	stop := runProxy(t, p)
 	time.Sleep(500 * time.Millisecond)
 	stop()
@@ -389,7 +410,7 @@ func TestServeRelaysClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = 10 * time.Millisecond
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	defer stop()
 
@@ -408,6 +429,17 @@ func TestServeRelaysClient(t *testing.T) {
 	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "to client!" {
 		t.Fatalf("client read %q %v", buf, err)
 	}
+	// The observer sees the connection and its bytes while it lasts.
+	waitFor(t, "live events", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return len(obs.started) == 1 && obs.toC == 10 && obs.fromC == 11
+	})
+	obs.mu.Lock()
+	if len(obs.ended) != 0 || obs.started[0].ClientAddr != netip.MustParseAddr("203.0.113.9") || obs.polls < 1 {
+		t.Errorf("before the end: %d ended, started %+v, %d polls", len(obs.ended), obs.started, obs.polls)
+	}
+	obs.mu.Unlock()
 	bridge.Close()
 	waitFor(t, "connection end", func() bool {
 		obs.mu.Lock()
@@ -449,7 +481,7 @@ func TestDefaultRelayUsedAndTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = 10 * time.Millisecond
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	client := <-pf.clientEnd
 	// The relay is down: the client is closed, with a clear log line.
@@ -486,7 +518,7 @@ func TestRefusedRelayDropsOffer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.cfg.PollInterval = 10 * time.Millisecond
+			p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
 			stop := runProxy(t, p)
 			waitFor(t, "more polls", func() bool { n, _ := b.counts(); return n >= 3 })
 			stop()
@@ -517,7 +549,7 @@ func TestDataChannelTimeoutCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = 10 * time.Millisecond
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	waitFor(t, "timeout", func() bool { obs.mu.Lock(); defer obs.mu.Unlock(); return obs.timeouts == 1 })
 	stop()
@@ -573,7 +605,7 @@ func TestProbeNATOutcomes(t *testing.T) {
 		{"no webrtc", &fakeOfferPeers{fail: errors.New("boom")}, "", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := ProbeNAT(t.Context(), tt.pf, srv.Client(), srv.URL+"/probe", time.Second, false)
+			res, err := ProbeNAT(t.Context(), tt.pf, HTTPPoster(srv.Client()), srv.URL+"/probe", time.Second, false)
 			if (err != nil) != tt.wantErr || res.Type != tt.want {
 				t.Fatalf("got %+v, %v", res, err)
 			}
@@ -596,7 +628,7 @@ func TestProbeServiceDown(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	defer srv.Close()
-	_, err := ProbeNAT(t.Context(), &fakeOfferPeers{}, srv.Client(), srv.URL, time.Second, false)
+	_, err := ProbeNAT(t.Context(), &fakeOfferPeers{}, HTTPPoster(srv.Client()), srv.URL, time.Second, false)
 	if !errors.Is(err, ErrBrokerStatus) {
 		t.Fatalf("err %v", err)
 	}
@@ -705,7 +737,7 @@ func TestDeadRelaySlowsPolling(t *testing.T) {
 	}
 	// Polls would come every 10 ms; after a failed relay they come after
 	// the back-off instead (at least 2 s).
-	p.cfg.PollInterval = 10 * time.Millisecond
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	time.Sleep(1500 * time.Millisecond)
 	stop()
@@ -714,7 +746,7 @@ func TestDeadRelaySlowsPolling(t *testing.T) {
 	if polls > 3 {
 		t.Fatalf("%d polls in 1.5 s with a dead relay: not backing off", polls)
 	}
-	if !strings.Contains(logs.String(), "consecutive_relay_failures=1") {
+	if !strings.Contains(logs.String(), "cannot reach relay") {
 		t.Errorf("log:\n%s", logs.String())
 	}
 }

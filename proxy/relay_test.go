@@ -1,3 +1,7 @@
+//go:build !js
+
+// Some of these tests dial real WebSockets (wsDialer), native only.
+
 package proxy
 
 import (
@@ -47,7 +51,7 @@ func TestRelayCopiesBothWays(t *testing.T) {
 	bridgeProxy, bridgeSide := net.Pipe()
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, time.Minute, nil, &st) }()
+	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, time.Minute, nil, &st, nil) }()
 
 	up := make([]byte, 100000)
 	down := make([]byte, 70000)
@@ -98,7 +102,7 @@ func TestRelayInactivity(t *testing.T) {
 	go io.Copy(io.Discard, bridgeSide)
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, 100*time.Millisecond, nil, &st) }()
+	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, 100*time.Millisecond, nil, &st, nil) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, errInactive) {
@@ -128,7 +132,7 @@ func TestRelayActiveRelayStaysOpen(t *testing.T) {
 	}()
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, 200*time.Millisecond, nil, &st) }()
+	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, 200*time.Millisecond, nil, &st, nil) }()
 	time.Sleep(600 * time.Millisecond)
 	select {
 	case err := <-done:
@@ -160,7 +164,7 @@ func TestRelayWithLimiter(t *testing.T) {
 	var st relayStats
 	done := make(chan error, 1)
 	go func() {
-		done <- relay(t.Context(), clientProxy, bridgeProxy, time.Minute, newLimiter(10_000_000), &st)
+		done <- relay(t.Context(), clientProxy, bridgeProxy, time.Minute, newLimiter(10_000_000), &st, nil)
 	}()
 	data := make([]byte, 200000)
 	rand.Read(data)
@@ -199,7 +203,7 @@ func TestRelayOverWebSocket(t *testing.T) {
 	clientSide, clientProxy := net.Pipe()
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(t.Context(), clientProxy, bridge, time.Minute, nil, &st) }()
+	go func() { done <- relay(t.Context(), clientProxy, bridge, time.Minute, nil, &st, nil) }()
 
 	data := make([]byte, 1<<20)
 	rand.Read(data)

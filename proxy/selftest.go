@@ -1,3 +1,5 @@
+//go:build !js
+
 package proxy
 
 import (
@@ -6,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -90,9 +91,9 @@ func SelfTest(ctx context.Context, cfg Config) (*SelfTestReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = newHTTPClient()
+	poster := cfg.Poster
+	if poster == nil {
+		poster = defaultPoster()
 	}
 	pf := cfg.PeerFactory
 	if pf == nil {
@@ -102,7 +103,7 @@ func SelfTest(ctx context.Context, cfg Config) (*SelfTestReport, error) {
 	if dialer == nil {
 		dialer = wsDialer{}
 	}
-	bc, err := newBrokerClient(cfg.BrokerURL, hc, cfg.ProxyType, cfg.Policy.Pattern)
+	bc, err := newBrokerClient(cfg.BrokerURL, poster, cfg.ProxyType, cfg.Policy.Pattern)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +114,7 @@ func SelfTest(ctx context.Context, cfg Config) (*SelfTestReport, error) {
 	wg.Go(func() { broker = checkBroker(ctx, bc, cfg) })
 	wg.Go(func() { relayC = checkRelay(ctx, dialer, cfg) })
 	wg.Go(func() {
-		stun, nat = checkNAT(ctx, pf, cfg, hc)
+		stun, nat = checkNAT(ctx, pf, cfg, poster)
 	})
 	wg.Wait()
 	if nat.Status != CheckFail {
@@ -174,7 +175,7 @@ func checkRelay(ctx context.Context, d RelayDialer, cfg Config) Check {
 	return c
 }
 
-func checkNAT(ctx context.Context, pf PeerFactory, cfg Config, hc *http.Client) (stun, nat Check) {
+func checkNAT(ctx context.Context, pf PeerFactory, cfg Config, poster Poster) (stun, nat Check) {
 	stun = Check{Name: "STUN"}
 	nat = Check{Name: "NAT"}
 	if cfg.ForceNATType != "" {
@@ -183,7 +184,7 @@ func checkNAT(ctx context.Context, pf PeerFactory, cfg Config, hc *http.Client) 
 		nat.Detail = cfg.ForceNATType + " (forced by configuration, not measured)"
 		return stun, nat
 	}
-	res, err := ProbeNAT(ctx, pf, hc, cfg.NATProbeURL, max(cfg.GatherTimeout, 5*time.Second), cfg.KeepLocalAddresses)
+	res, err := ProbeNAT(ctx, pf, poster, cfg.NATProbeURL, max(cfg.GatherTimeout, 5*time.Second), cfg.KeepLocalAddresses)
 	servers := strings.Join(cfg.STUNURLs, ",")
 	switch {
 	case !res.Offered:

@@ -146,7 +146,7 @@ func TestProbeRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	res, err := proxy.ProbeNAT(t.Context(), pf, srv.Client(), srv.URL+"/probe", 5*time.Second, true)
+	res, err := proxy.ProbeNAT(t.Context(), pf, proxy.HTTPPoster(srv.Client()), srv.URL+"/probe", 5*time.Second, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
-	"regexp"
 	"sync"
 )
 
@@ -48,14 +47,18 @@ const (
 	after = `(?:$|[^\w:]|:(?:$|\W))`
 )
 
-var (
-	// atStart matches an address at the start of the text or after a
-	// boundary character; the address is submatch 1.
-	atStart = regexp.MustCompile(`(?:^|[^\w:])(` + address + `)` + after)
-	// later is used wherever the text searched does not start at the
-	// start of the line: there "^" would match wrongly, so a boundary
+// The two patterns, compiled by the platform's regular expression engine
+// (match_native.go: Go's regexp; match_js.go: the browser's RegExp, which
+// keeps Go's regexp out of the browser proxy). Both are leftmost-first and
+// read these patterns alike.
+const (
+	// atStartPattern matches an address at the start of the text or after
+	// a boundary character; the address is submatch 1.
+	atStartPattern = `(?:^|[^\w:])(` + address + `)` + after
+	// laterPattern is used wherever the text searched does not start at
+	// the start of the line: there "^" would match wrongly, so a boundary
 	// character is required.
-	later = regexp.MustCompile(`[^\w:](` + address + `)` + after)
+	laterPattern = `[^\w:](` + address + `)` + after
 )
 
 // isAddrChar reports whether c can be part of an address with its port:
