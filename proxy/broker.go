@@ -71,7 +71,11 @@ func floorClients(n int) int {
 // poll asks the broker for a client. The broker holds the request for up to
 // 10 s when it has no client.
 func (b *brokerClient) poll(ctx context.Context, sid, nat string, clients int) (*messages.ProxyPollResponse, error) {
-	pattern := b.pattern
+	return b.pollPattern(ctx, sid, nat, clients, b.pattern)
+}
+
+// pollPattern is poll with another AcceptedRelayPattern.
+func (b *brokerClient) pollPattern(ctx context.Context, sid, nat string, clients int, pattern string) (*messages.ProxyPollResponse, error) {
 	req := messages.ProxyPollRequest{
 		Sid:                  sid,
 		Version:              messages.ProxyVersion,
