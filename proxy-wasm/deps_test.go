@@ -18,7 +18,7 @@ import (
 // browser (processes, signals, raw sockets), serve or profile (a page
 // serves nothing), belong to other components, or would only add weight
 // that the browser already has: its own WebRTC (pion), HTTP (fetch, not
-// net/http with crypto/tls and crypto/x509), WebSocket and regular
+// net/http with crypto/tls and crypto/x509), WebSocket, IDNA and regular
 // expressions. Prefixes end in "/" or name a module.
 var wasmDenylist = []string{
 	"github.com/pion/",
@@ -26,6 +26,8 @@ var wasmDenylist = []string{
 	"crypto/tls",
 	"crypto/x509",
 	"regexp",
+	"golang.org/x/net/idna", // the browser's URL parser maps names (proxy/idna_js.go)
+	"vendor/golang.org/x/net/idna",
 	"github.com/coder/websocket",
 	"github.com/snowfall-pt/snowfall/proxy/pionpeer",
 	"github.com/snowfall-pt/snowfall/common/sdpjson",

@@ -60,7 +60,9 @@ type Config struct {
 	// ProxyType is reported in polls ("standalone", "webext", "badge",
 	// "iptproxy"...).
 	ProxyType string
-	// KeepLocalAddresses keeps local-network candidates in answers.
+	// KeepLocalAddresses keeps local-network candidates in answers, and
+	// lets the proxy try the client's candidates that are not public
+	// (otherwise dropped from its offer, of every candidate type).
 	KeepLocalAddresses bool
 	// NATProbeURL is the NAT probe service (PROTOCOL.md §9).
 	NATProbeURL string

@@ -342,6 +342,12 @@ func (p *Proxy) serve(ctx context.Context, sid string, resp *messages.ProxyPollR
 		return
 	}
 	relayURL, checkAddr, clientAddr, haveAddr := co.relay, co.checkAddr, co.clientAddr, co.haveAddr
+	if !p.cfg.KeepLocalAddresses {
+		var dropped int
+		if co.sdp, dropped = publicCandidatesOnly(co.sdp); dropped > 0 {
+			log.Debug("dropped the client's non-public candidates", "count", dropped)
+		}
+	}
 
 	gctx, cancel := context.WithTimeout(ctx, p.cfg.GatherTimeout)
 	peer, err := p.pf.NewAnswerer(gctx, co.sdp)

@@ -257,3 +257,37 @@ func TestDialRefusesPrivateResolvedAddress(t *testing.T) {
 	default:
 	}
 }
+
+// TestDialRefusesRedirect: a relay that redirects the handshake, here from
+// an allowed name to another server, is not followed.
+func TestDialRefusesRedirect(t *testing.T) {
+	reached := make(chan struct{}, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached <- struct{}{}
+		if c, err := websocketconn.Accept(w, r); err == nil {
+			c.Close()
+		}
+	}))
+	defer target.Close()
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/", code)
+		}))
+		u, _ := url.Parse("ws" + strings.TrimPrefix(redirector.URL, "http") + "/")
+		policy := RelayPolicy{AllowPrivate: true}
+		conn, err := wsDialer{}.DialRelay(t.Context(), u, policy.CheckAddr)
+		redirector.Close()
+		if err == nil {
+			conn.Close()
+			t.Fatalf("%d: a redirected relay dial succeeded", code)
+		}
+		if !errors.Is(err, errRelayRedirect) {
+			t.Errorf("%d: err %v, want errRelayRedirect", code, err)
+		}
+		select {
+		case <-reached:
+			t.Fatalf("%d: the redirect target was reached", code)
+		default:
+		}
+	}
+}
