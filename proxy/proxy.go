@@ -43,8 +43,11 @@ type Proxy struct {
 	wake         chan struct{} // capacity 1: a client ended, or PollNow
 
 	active atomic.Int64 // clients being served (from match to end)
-	natMu  sync.Mutex
-	nat    string
+	// relayFailures counts consecutive failed relay dials, for the log;
+	// the PollPolicy decides what they do to polling.
+	relayFailures atomic.Int32
+	natMu         sync.Mutex
+	nat           string
 
 	statsMu sync.Mutex
 	period  Stats // since the last summary line
@@ -405,8 +408,13 @@ func (p *Proxy) serve(ctx context.Context, sid string, resp *messages.ProxyPollR
 	}
 	p.policy.RelayDialed(err)
 	if err != nil {
-		log.Warn("cannot reach relay; closing client", "relay", relayURL.Redacted(), "err", err)
+		n := p.relayFailures.Add(1)
+		log.Warn("cannot reach relay; closing client and slowing polls", "relay", relayURL.Redacted(),
+			"consecutive_relay_failures", n, "err", err)
 		return
+	}
+	if p.relayFailures.Swap(0) > 0 {
+		log.Info("relay reachable again", "relay", relayURL.Redacted())
 	}
 	log.Debug("relaying", "client", clientAddr, "relay", relayURL.Redacted())
 	var info ConnInfo

@@ -496,7 +496,7 @@ func TestDefaultRelayUsedAndTrusted(t *testing.T) {
 	if len(d.urls) != 1 || !strings.HasPrefix(d.urls[0], "ws://127.0.0.1:9/?client_ip=") || d.checks[0] {
 		t.Errorf("dialled %v checked %v", d.urls, d.checks)
 	}
-	if !strings.Contains(logs.String(), "cannot reach relay") {
+	if !strings.Contains(logs.String(), "consecutive_relay_failures=1") {
 		t.Errorf("no log line for the dead relay:\n%s", logs.String())
 	}
 }
@@ -748,7 +748,7 @@ func TestDeadRelaySlowsPolling(t *testing.T) {
 	if polls > 3 {
 		t.Fatalf("%d polls in 1.5 s with a dead relay: not backing off", polls)
 	}
-	if !strings.Contains(logs.String(), "cannot reach relay") {
+	if !strings.Contains(logs.String(), "consecutive_relay_failures=1") {
 		t.Errorf("log:\n%s", logs.String())
 	}
 }
