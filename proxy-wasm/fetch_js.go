@@ -53,12 +53,37 @@ func (fetchPoster) Post(ctx context.Context, url string, body []byte) ([]byte, e
 			return nil, proxy.ErrBrokerBodyTooBig
 		}
 	}
-	buf, err := await(ctx, resp.Call("arrayBuffer"))
-	if err != nil {
+	return readBounded(ctx, resp.Get("body"), abort)
+}
+
+// readBounded reads a response body stream, giving up (and aborting the
+// fetch) past proxy.MaxReplyBody bytes, so that a broker cannot make the
+// page hold more.
+func readBounded(ctx context.Context, body, abort js.Value) ([]byte, error) {
+	if body.IsNull() || body.IsUndefined() {
+		return nil, nil
+	}
+	var reader js.Value
+	if err := jsCall(func() { reader = body.Call("getReader") }); err != nil {
 		return nil, fmt.Errorf("reading reply: %w", err)
 	}
-	if buf.Get("byteLength").Int() > proxy.MaxReplyBody {
-		return nil, proxy.ErrBrokerBodyTooBig
+	var out []byte
+	for {
+		chunk, err := await(ctx, reader.Call("read"))
+		if err != nil {
+			return nil, fmt.Errorf("reading reply: %w", err)
+		}
+		if chunk.Get("done").Truthy() {
+			return out, nil
+		}
+		v := chunk.Get("value")
+		n := v.Get("byteLength").Int()
+		if len(out)+n > proxy.MaxReplyBody {
+			jsCall(func() { abort.Call("abort") })
+			return nil, proxy.ErrBrokerBodyTooBig
+		}
+		start := len(out)
+		out = append(out, make([]byte, n)...)
+		js.CopyBytesToGo(out[start:], v)
 	}
-	return bytesOf(buf), nil
 }
