@@ -41,6 +41,7 @@ type Proxy struct {
 	defaultRelay *url.URL
 	limiter      *rate.Limiter
 	wake         chan struct{} // capacity 1: a client ended, or PollNow
+	minPoll      time.Duration // least time between polls (tests lower it)
 
 	active atomic.Int64 // clients being served (from match to end)
 	// relayFailures counts consecutive failed relay dials, for the log;
@@ -71,7 +72,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, err
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, pf: cfg.PeerFactory, dialer: cfg.RelayDialer, store: cfg.Store,
-		obs: cfg.Observer, policy: cfg.PollPolicy, poster: cfg.Poster, wake: make(chan struct{}, 1)}
+		obs: cfg.Observer, policy: cfg.PollPolicy, poster: cfg.Poster, wake: make(chan struct{}, 1), minPoll: MinPollInterval}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -236,8 +237,13 @@ func (p *Proxy) waitWake(ctx context.Context, d time.Duration) bool {
 // free slot seen here stays free until the poll's reply.
 func (p *Proxy) pollLoop(ctx context.Context, wg *sync.WaitGroup) {
 	failures := 0
+	var last time.Time // when the last poll went out
 	for {
-		if d := p.policy.Delay(time.Now()); d > 0 {
+		d := p.policy.Delay(time.Now())
+		// Whatever the policy says, polls are at least MinPollInterval
+		// apart, so that no policy can make volunteers hammer a broker.
+		d = max(d, p.minPoll-time.Since(last))
+		if d > 0 {
 			if !p.waitWake(ctx, d) {
 				return
 			}
@@ -252,6 +258,7 @@ func (p *Proxy) pollLoop(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		sid := newSid()
+		last = time.Now()
 		p.obs.PollSent()
 		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
 		resp, err := p.broker.poll(pctx, sid, nat, int(p.active.Load()))

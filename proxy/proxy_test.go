@@ -278,6 +278,7 @@ func TestCapacityUnderBurst(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.policy.(*standalonePolicy).interval = time.Millisecond // a burst: the broker matches every poll at once
+	p.minPoll = time.Millisecond
 	stop := runProxy(t, p)
 	for range 10 {
 		select {
@@ -384,6 +385,7 @@ func TestNextPollHonoured(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.policy.(*standalonePolicy).interval = time.Millisecond // would spin if NextPoll were ignored
+	p.minPoll = time.Millisecond
 	stop := runProxy(t, p)
 	time.Sleep(500 * time.Millisecond)
 	stop()
@@ -411,6 +413,7 @@ func TestServeRelaysClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	defer stop()
 
@@ -484,6 +487,7 @@ func TestDefaultRelayUsedAndTrusted(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	client := <-pf.clientEnd
 	// The relay is down: the client is closed, with a clear log line.
@@ -521,6 +525,7 @@ func TestRefusedRelayDropsOffer(t *testing.T) {
 				t.Fatal(err)
 			}
 			p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+			p.minPoll = 10 * time.Millisecond
 			stop := runProxy(t, p)
 			waitFor(t, "more polls", func() bool { n, _ := b.counts(); return n >= 3 })
 			stop()
@@ -552,6 +557,7 @@ func TestDataChannelTimeoutCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	waitFor(t, "timeout", func() bool { obs.mu.Lock(); defer obs.mu.Unlock(); return obs.timeouts == 1 })
 	stop()
@@ -740,6 +746,7 @@ func TestDeadRelaySlowsPolling(t *testing.T) {
 	// Polls would come every 10 ms; after a failed relay they come after
 	// the back-off instead (at least 2 s).
 	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	time.Sleep(1500 * time.Millisecond)
 	stop()
@@ -750,5 +757,43 @@ func TestDeadRelaySlowsPolling(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "consecutive_relay_failures=1") {
 		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+// eagerPolicy wants a poll at every moment.
+type eagerPolicy struct{ standalonePolicy }
+
+func (*eagerPolicy) Delay(time.Time) time.Duration { return 0 }
+
+// pollTimes records when polls go out.
+type pollTimes struct {
+	NopObserver
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (o *pollTimes) PollSent() { o.mu.Lock(); o.at = append(o.at, time.Now()); o.mu.Unlock() }
+
+// TestPollFloorWhateverThePolicy: a policy that always says "now" still
+// gets polls at least MinPollInterval apart.
+func TestPollFloorWhateverThePolicy(t *testing.T) {
+	b := newFakeBroker(t, func(int) (int, string) { return 200, noMatchReply })
+	cfg := testConfig(b, newFakePeers(false), &fakeDialer{}, io.Discard)
+	cfg.PollPolicy = &eagerPolicy{}
+	obs := &pollTimes{}
+	cfg.Observer = obs
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runProxy(t, p)
+	waitFor(t, "three polls", func() bool { obs.mu.Lock(); defer obs.mu.Unlock(); return len(obs.at) >= 3 })
+	stop()
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	for i := 1; i < len(obs.at); i++ {
+		if gap := obs.at[i].Sub(obs.at[i-1]); gap < MinPollInterval {
+			t.Errorf("poll %d went out %v after the previous one, want at least %v", i+1, gap, MinPollInterval)
+		}
 	}
 }
