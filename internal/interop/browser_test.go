@@ -405,6 +405,26 @@ func TestBrowserProxyServesClients(t *testing.T) {
 	s = waitState(ctx, bctx, t, "the counters", 30*time.Second, func(s browserState) bool {
 		return s.Helped24h >= 1 && s.BytesToClients >= browserTransfer && s.BytesFromClients >= browserTransfer
 	})
+	// While a connection lasts, the page shows it and its bytes (the
+	// core's events reach the page as they happen, not when it ends): an
+	// echo stream is held open while the page is read.
+	echoConn := dialChain(ctx, t, c)
+	echo, err := startEcho(echoConn, 12)
+	if err == nil {
+		err = echo.round(ctx, 500_000)
+	}
+	if err != nil {
+		t.Fatalf("echo through the browser: %v", err)
+	}
+	live := waitState(ctx, bctx, t, "the counters of a running connection", 30*time.Second, func(x browserState) bool {
+		return x.Clients >= 1 && x.Phase == "serving" &&
+			x.BytesToClients >= s.BytesToClients+500_000 && x.BytesFromClients >= s.BytesFromClients+500_000
+	})
+	t.Logf("page state while a connection runs: %+v", live)
+	if err := echo.round(ctx, 1000); err != nil {
+		t.Errorf("the echo stream ended while the page was read: %v", err)
+	}
+	echoConn.Close()
 	t.Logf("page state after Tor's client: %+v", s)
 	screenshot(t, bctx, dir, "page-serving.png")
 
