@@ -797,3 +797,28 @@ func TestPollFloorWhateverThePolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepLocalAddressesKeepsClientCandidates: with local addresses
+// allowed (test networks), the client's offer reaches WebRTC whole.
+func TestKeepLocalAddressesKeepsClientCandidates(t *testing.T) {
+	offer := testOffer(t)
+	var served atomic.Bool
+	b := newFakeBroker(t, func(int) (int, string) {
+		if served.CompareAndSwap(false, true) {
+			return 200, matchReply(offer, "")
+		}
+		return 200, noMatchReply
+	})
+	pf := newFakePeers(false)
+	cfg := testConfig(b, pf, &fakeDialer{err: errors.New("unused")}, io.Discard)
+	cfg.KeepLocalAddresses = true
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runProxy(t, p)
+	defer stop()
+	if got := <-pf.offers; got != testOfferSDP {
+		t.Fatalf("factory got offer %q, want it unchanged", got)
+	}
+}
