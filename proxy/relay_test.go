@@ -132,8 +132,12 @@ func TestRelayActiveRelayStaysOpen(t *testing.T) {
 	}()
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, 200*time.Millisecond, nil, &st, nil) }()
-	time.Sleep(600 * time.Millisecond)
+	// Writes come every 10 ms against a 1 s inactivity timeout: only a
+	// stall of a whole second (100 writes) could close it, not a slow or
+	// loaded machine (200 ms failed under the race detector on 2 busy
+	// cores). Watched for 2.5 timeouts.
+	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, time.Second, nil, &st, nil) }()
+	time.Sleep(2500 * time.Millisecond)
 	select {
 	case err := <-done:
 		t.Fatalf("relay closed while the relay was sending: %v", err)
