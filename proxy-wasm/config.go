@@ -191,14 +191,6 @@ func (c PageConfig) withDefaults() (PageConfig, error) {
 	return c, nil
 }
 
-// maxCapacity is the most clients served at once under c.
-func (c PageConfig) maxCapacity() int {
-	if c.Capacity > 0 {
-		return c.Capacity
-	}
-	return 2
-}
-
 // proxyConfig returns the core's configuration. The platform edges are
 // left to the caller.
 func (c PageConfig) proxyConfig() proxy.Config {
@@ -211,12 +203,8 @@ func (c PageConfig) proxyConfig() proxy.Config {
 			AllowPrivate: c.AllowPrivateRelay,
 		},
 		STUNURLs: c.STUN,
-		// The gate (gate.go) enforces the adaptive capacity; the core's
-		// limit is only the ceiling.
-		Capacity: c.maxCapacity(),
-		// The core asks this often; the gate decides which asks reach the
-		// broker, so this is the granularity of the schedule.
-		PollInterval:       proxy.MinPollInterval,
+		// Capacity and polling are the browser PollPolicy's
+		// (pollpolicy.go); Capacity and PollInterval do not apply.
 		ProxyType:          c.ProxyType,
 		KeepLocalAddresses: c.KeepLocalAddresses,
 		NATProbeURL:        c.NATProbe,

@@ -27,7 +27,8 @@ func TestParsePageConfig(t *testing.T) {
 		t.Errorf("fast interval %v, want %v", time.Duration(c.FastPollInterval), proxy.MinPollInterval)
 	}
 	pc := c.proxyConfig()
-	if pc.ProxyType != "webext" || pc.Capacity != 2 || pc.PollInterval != proxy.MinPollInterval || !pc.Policy.AllowNonTLS {
+	// Capacity and polling are the browser policy's, not the core's.
+	if pc.ProxyType != "webext" || pc.Capacity != 0 || pc.PollInterval != 0 || !pc.Policy.AllowNonTLS {
 		t.Errorf("core config %+v", pc)
 	}
 }
@@ -46,7 +47,7 @@ func TestPageConfigDefaults(t *testing.T) {
 		time.Duration(c.PollAdjustment) != 100*time.Second || time.Duration(c.NATRetestInterval) != 48*time.Hour {
 		t.Errorf("defaults %+v", c)
 	}
-	if pc := c.proxyConfig(); pc.Capacity != 2 || pc.NATRetestInterval != 48*time.Hour || pc.SummaryInterval >= 0 {
+	if pc := c.proxyConfig(); pc.Capacity != 0 || pc.NATRetestInterval != 48*time.Hour || pc.SummaryInterval >= 0 {
 		t.Errorf("core config %+v", pc)
 	}
 }

@@ -10,10 +10,16 @@
 //
 //   - a PeerFactory on the browser's RTCPeerConnection (webrtc_js.go),
 //   - a RelayDialer on the browser's WebSocket (websocket_js.go),
+//   - a Poster on the browser's fetch (fetch_js.go), so that no net/http
+//     is linked,
 //   - a Store in localStorage (store_js.go),
-//   - an HTTP round tripper that schedules broker polls the way Tor's browser
-//     proxy does: adaptive interval, capacity, learned NAT type (gate.go,
-//     schedule.go).
+//   - a PollPolicy that polls the way Tor's browser proxy does: adaptive
+//     interval, capacity, learned NAT type (pollpolicy.go, schedule.go),
+//   - an Observer that counts for the page (counting.go).
+//
+// The page's state is in state.go, switching on and off and the bridge
+// check in lifecycle.go. The core runs unmodified: no pion, no net/http,
+// nothing of it wrapped or intercepted.
 //
 // The files without a js build tag hold that logic in plain Go, so its unit
 // tests run natively; built natively the command only explains how to build

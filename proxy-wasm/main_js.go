@@ -3,7 +3,6 @@
 package main
 
 import (
-	"net/http"
 	"os"
 
 	"github.com/snowfall-pt/snowfall/proxy"
@@ -11,12 +10,12 @@ import (
 
 func main() {
 	c := newController(platform{
-		peers:     func(stun []string) proxy.PeerFactory { return &jsPeers{stun: stun} },
-		dialer:    jsDialer{},
-		transport: http.DefaultTransport, // the browser's fetch
-		store:     newLocalStore(),
-		webrtc:    webrtcAvailable,
-		logOut:    os.Stderr, // the browser's console
+		peers:  func(stun []string) proxy.PeerFactory { return &jsPeers{stun: stun} },
+		dialer: jsDialer{},
+		poster: fetchPoster{},
+		store:  newLocalStore(),
+		webrtc: webrtcAvailable,
+		logOut: os.Stderr, // the browser's console
 	})
 	publish(c)
 	select {}

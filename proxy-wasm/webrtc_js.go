@@ -24,12 +24,9 @@ func webrtcAvailable() error {
 	return nil
 }
 
-// jsPeers is a proxy.PeerFactory on the browser's RTCPeerConnection.
-//
-// The core's default factory (pion/webrtc's js build) delivers each data
-// channel message on a goroutine of its own and the core's conn may block
-// in its message callback, which in a browser can reorder messages; here a
-// message is queued in order, in the event handler itself (msgconn.go).
+// jsPeers is a proxy.PeerFactory on the browser's RTCPeerConnection. A
+// message is queued in order, in the event handler itself (msgconn.go): a
+// goroutine per message, as pion's js wrapper had, can reorder them.
 type jsPeers struct {
 	stun []string
 }
@@ -59,6 +56,7 @@ type peer struct {
 	failOnce sync.Once
 	gathOnce sync.Once
 	closed   sync.Once
+	conn     *msgConn // the accepted data channel, once there is one (event loop only)
 }
 
 func (p *jsPeers) newPeer() (*peer, error) {
@@ -72,8 +70,14 @@ func (p *jsPeers) newPeer() (*peer, error) {
 	}
 	pr.h.on(pr.pc, "onconnectionstatechange", func(js.Value, []js.Value) {
 		switch pr.pc.Get("connectionState").String() {
-		case "failed", "closed":
+		case "disconnected", "failed", "closed":
+			// Disconnected counts, as in proxy/pionpeer: it comes seconds
+			// after a client vanishes, failed much later, and the slot
+			// would be held until then. The relay ends on the EOF.
 			pr.failOnce.Do(func() { close(pr.failed) })
+			if pr.conn != nil {
+				pr.conn.pushEOF()
+			}
 		}
 	})
 	pr.h.on(pr.pc, "onicegatheringstatechange", func(js.Value, []js.Value) {
@@ -137,6 +141,7 @@ func (p *jsPeers) NewAnswerer(ctx context.Context, offer string) (proxy.Answerer
 		}
 		taken = true
 		conn := wrapDataChannel(dc, &pr.h, pr.close)
+		pr.conn = conn
 		pr.h.on(dc, "onopen", func(js.Value, []js.Value) {
 			select {
 			case a.opened <- conn:

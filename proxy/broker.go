@@ -1,23 +1,18 @@
 package proxy
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/snowfall-pt/snowfall/common/messages"
 )
 
-// maxBrokerBody bounds what the proxy reads from a broker or probe reply, as
+// MaxReplyBody bounds what the proxy reads from a broker or probe reply, as
 // the broker bounds what it reads from us.
-const maxBrokerBody = 100000
+const MaxReplyBody = 100000
 
 // Errors from the broker exchange.
 var (
@@ -26,6 +21,8 @@ var (
 	// ErrRelayPatternRejected means the broker refused our
 	// AcceptedRelayPattern: it only has relays that we would not accept.
 	ErrRelayPatternRejected = errors.New("broker rejected our relay pattern")
+	// ErrNoPoster reports a platform without a default Poster (js/wasm).
+	ErrNoPoster = errors.New("proxy: no Poster for HTTP on this platform")
 )
 
 // brokerClient speaks the proxy side of the broker protocol (PROTOCOL.md
@@ -33,12 +30,12 @@ var (
 type brokerClient struct {
 	pollURL   string
 	answerURL string
-	http      *http.Client
+	poster    Poster
 	proxyType string
 	pattern   string
 }
 
-func newBrokerClient(base string, hc *http.Client, proxyType, pattern string) (*brokerClient, error) {
+func newBrokerClient(base string, poster Poster, proxyType, pattern string) (*brokerClient, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("broker URL: %w", err)
@@ -48,7 +45,7 @@ func newBrokerClient(base string, hc *http.Client, proxyType, pattern string) (*
 	return &brokerClient{
 		pollURL:   u.ResolveReference(&url.URL{Path: "proxy"}).String(),
 		answerURL: u.ResolveReference(&url.URL{Path: "answer"}).String(),
-		http:      hc,
+		poster:    poster,
 		proxyType: proxyType,
 		pattern:   pattern,
 	}, nil
@@ -58,7 +55,7 @@ func newBrokerClient(base string, hc *http.Client, proxyType, pattern string) (*
 // without padding (22 characters), as Tor's proxy makes them.
 func newSid() string {
 	var b [16]byte
-	rand.Read(b[:])
+	randomBytes(b[:])
 	return base64.RawStdEncoding.EncodeToString(b[:])
 }
 
@@ -74,7 +71,11 @@ func floorClients(n int) int {
 // poll asks the broker for a client. The broker holds the request for up to
 // 10 s when it has no client.
 func (b *brokerClient) poll(ctx context.Context, sid, nat string, clients int) (*messages.ProxyPollResponse, error) {
-	pattern := b.pattern
+	return b.pollPattern(ctx, sid, nat, clients, b.pattern)
+}
+
+// pollPattern is poll with another AcceptedRelayPattern.
+func (b *brokerClient) pollPattern(ctx context.Context, sid, nat string, clients int, pattern string) (*messages.ProxyPollResponse, error) {
 	req := messages.ProxyPollRequest{
 		Sid:                  sid,
 		Version:              messages.ProxyVersion,
@@ -130,47 +131,10 @@ func (b *brokerClient) answer(ctx context.Context, sid, answer string) error {
 }
 
 func (b *brokerClient) post(ctx context.Context, u string, body []byte) ([]byte, error) {
-	return postBounded(ctx, b.http, u, body)
-}
-
-// postBounded POSTs body and returns at most maxBrokerBody bytes of a 200
-// reply.
-func postBounded(ctx context.Context, hc *http.Client, u string, body []byte) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, io.LimitReader(resp.Body, maxBrokerBody))
-		return nil, fmt.Errorf("%w: %s", ErrBrokerStatus, resp.Status)
-	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBrokerBody+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading reply: %w", err)
-	}
-	if len(data) > maxBrokerBody {
+	reply, err := b.poster.Post(ctx, u, body)
+	if err == nil && len(reply) > MaxReplyBody {
+		// A Poster that does not bound its reply is still held to it.
 		return nil, ErrBrokerBodyTooBig
 	}
-	return data, nil
-}
-
-// newHTTPClient returns the client used for the broker and the NAT probe:
-// proxies from the environment are honoured, and a broker that accepts the
-// connection but never answers cannot stall polling.
-func newHTTPClient() *http.Client {
-	return &http.Client{
-		Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			ResponseHeaderTimeout: DefaultBrokerHeaderTimeout,
-			TLSHandshakeTimeout:   15 * time.Second,
-			IdleConnTimeout:       90 * time.Second,
-			MaxIdleConnsPerHost:   4,
-			ForceAttemptHTTP2:     true,
-		},
-	}
+	return reply, err
 }

@@ -1,3 +1,8 @@
+//go:build !js
+
+// These tests talk HTTP to a fake broker (httptest), which only the
+// native build has.
+
 package proxy
 
 import (
@@ -93,7 +98,7 @@ func TestBrokerURLs(t *testing.T) {
 		{"https://b.example/a/b", "https://b.example/a/proxy", "https://b.example/a/answer"},
 		{"http://127.0.0.1:8080/x/", "http://127.0.0.1:8080/x/proxy", "http://127.0.0.1:8080/x/answer"},
 	} {
-		bc, err := newBrokerClient(tt.base, http.DefaultClient, "standalone", "$")
+		bc, err := newBrokerClient(tt.base, HTTPPoster(nil), "standalone", "$")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +123,7 @@ func TestBrokerPollAndAnswer(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	bc, _ := newBrokerClient(srv.URL+"/", srv.Client(), "standalone", "snowflake.torproject.net$")
+	bc, _ := newBrokerClient(srv.URL+"/", HTTPPoster(srv.Client()), "standalone", "snowflake.torproject.net$")
 	resp, err := bc.poll(t.Context(), "sid", "restricted", 13)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +158,7 @@ func TestBrokerErrors(t *testing.T) {
 	}{
 		{"server error", 500, "", ErrBrokerStatus},
 		{"bad request", 400, "bad", ErrBrokerStatus},
-		{"too large", 200, strings.Repeat("x", maxBrokerBody+1), ErrBrokerBodyTooBig},
+		{"too large", 200, strings.Repeat("x", MaxReplyBody+1), ErrBrokerBodyTooBig},
 		{"relay pattern", 200, `{"Status":"incorrect relay pattern","Offer":"","NAT":"","NextPoll":3600000,"RelayURL":""}`, ErrRelayPatternRejected},
 	}
 	for _, tt := range tests {
@@ -163,7 +168,7 @@ func TestBrokerErrors(t *testing.T) {
 				w.Write([]byte(tt.body))
 			}))
 			defer srv.Close()
-			bc, _ := newBrokerClient(srv.URL, srv.Client(), "standalone", "$")
+			bc, _ := newBrokerClient(srv.URL, HTTPPoster(srv.Client()), "standalone", "$")
 			resp, err := bc.poll(t.Context(), "s", "unknown", 0)
 			if !errors.Is(err, tt.wantErr) {
 				t.Fatalf("poll error %v, want %v", err, tt.wantErr)

@@ -1,11 +1,8 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -53,15 +50,19 @@ type Config struct {
 	// STUNURLs are the ICE servers for WebRTC (stun: URLs).
 	STUNURLs []string
 	// Capacity is the number of clients served at once; 0 is unlimited.
-	// While it is reached the proxy does not poll.
+	// While it is reached the proxy does not poll. It configures the
+	// default PollPolicy only.
 	Capacity int
 	// PollInterval is the delay between polls when the broker gives no
 	// NextPoll hint. It is kept within [MinPollInterval, MaxPollInterval].
+	// It configures the default PollPolicy only.
 	PollInterval time.Duration
 	// ProxyType is reported in polls ("standalone", "webext", "badge",
 	// "iptproxy"...).
 	ProxyType string
-	// KeepLocalAddresses keeps local-network candidates in answers.
+	// KeepLocalAddresses keeps local-network candidates in answers, and
+	// lets the proxy try the client's candidates that are not public
+	// (otherwise dropped from its offer, of every candidate type).
 	KeepLocalAddresses bool
 	// NATProbeURL is the NAT probe service (PROTOCOL.md §9).
 	NATProbeURL string
@@ -92,13 +93,17 @@ type Config struct {
 	// Logger receives the log; nil discards it. Addresses should be scrubbed
 	// by its handler (internal/safelog) unless unsafe logging is wanted.
 	Logger *slog.Logger
-	// HTTPClient talks to the broker and the NAT probe; nil builds one with a
-	// 30 s response-header timeout.
-	HTTPClient *http.Client
-	// PeerFactory makes WebRTC peers; nil uses pion/webrtc with WebRTC.
+	// Poster talks HTTP to the broker and the NAT probe; nil is
+	// HTTPPoster(nil) natively (a 30 s response-header timeout) and an
+	// error in a browser, which brings its own.
+	Poster Poster
+	// PollPolicy decides when to poll, with what capacity and NAT type;
+	// nil is NewStandalonePolicy(Capacity, PollInterval).
+	PollPolicy PollPolicy
+	// PeerFactory makes WebRTC peers. It is required: the core links no
+	// WebRTC stack of its own (proxy/pionpeer natively, the browser's
+	// RTCPeerConnection in proxy-wasm).
 	PeerFactory PeerFactory
-	// WebRTC configures the default PeerFactory.
-	WebRTC WebRTCConfig
 	// RelayDialer opens WebSockets to relays; nil uses the platform default
 	// (on native platforms it checks each dialled address with the policy).
 	RelayDialer RelayDialer
@@ -108,20 +113,6 @@ type Config struct {
 	// Observer is told about connections and traffic (e.g. for Prometheus);
 	// nil for none.
 	Observer Observer
-}
-
-// WebRTCConfig tunes the default, pion-based PeerFactory. Fields that a
-// platform cannot honour (the browser chooses its own ports) are ignored
-// there.
-type WebRTCConfig struct {
-	// PortMin and PortMax restrict the local UDP ports; both zero means any.
-	PortMin, PortMax uint16
-	// OutboundAddress, when valid, is advertised in place of the host
-	// candidates' addresses (a host behind a 1:1 NAT or with several
-	// addresses).
-	OutboundAddress netip.Addr
-	// IncludeLoopback gathers loopback candidates too (tests only).
-	IncludeLoopback bool
 }
 
 // withDefaults returns c with zero fields set to their defaults, or an error
@@ -194,13 +185,6 @@ func (c Config) withDefaults() (Config, error) {
 		default:
 			return c, fmt.Errorf("forced NAT type %q: want unknown, restricted or unrestricted", c.ForceNATType)
 		}
-	}
-	w := c.WebRTC
-	if (w.PortMin == 0) != (w.PortMax == 0) || w.PortMin > w.PortMax {
-		return c, fmt.Errorf("ephemeral port range %d:%d: want min:max, both non-zero, min <= max", w.PortMin, w.PortMax)
-	}
-	if w.OutboundAddress.IsValid() && c.KeepLocalAddresses {
-		return c, errors.New("outbound address and keep-local-addresses exclude each other")
 	}
 	return c, nil
 }

@@ -6,9 +6,12 @@
 // The same core runs as the standalone snowfall-proxy, inside other Go
 // programs (see Proxy and Config), and compiled to js/wasm in a browser. What
 // differs between those platforms sits behind small interfaces: PeerFactory
-// (WebRTC), RelayDialer (WebSocket dial), and Store (persistent settings).
-// The defaults use pion/webrtc, which wraps the browser's RTCPeerConnection
-// on js/wasm, and common/websocketconn, which uses the browser's WebSocket.
+// (WebRTC), RelayDialer (WebSocket dial), Store (persistent settings),
+// PollPolicy (when to poll, with what capacity and NAT type) and Observer
+// (connection and traffic events). The core links no WebRTC stack: the
+// caller injects one, proxy/pionpeer (pion/webrtc) natively and the
+// browser's RTCPeerConnection in proxy-wasm. The default RelayDialer is
+// common/websocketconn, which uses the browser's WebSocket on js/wasm.
 //
 // Relay policy: a broker chooses the relay (bridge) address for each client.
 // So that no broker can turn volunteers into an open proxy, every

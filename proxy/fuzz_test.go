@@ -1,3 +1,8 @@
+//go:build !js
+
+// These tests talk HTTP to a fake broker (httptest), which only the
+// native build has.
+
 package proxy
 
 import (
@@ -24,7 +29,7 @@ func FuzzBrokerPollResponse(f *testing.F) {
 	f.Add([]byte(`{"Status":"client match","Offer":"{\"type\":\"offer\",\"sdp\":\"\"}","NextPoll":-5}`))
 	f.Add([]byte(`nonsense`))
 
-	p, err := New(Config{ForceNATType: "unknown"})
+	p, err := New(Config{ForceNATType: "unknown", PeerFactory: newFakePeers(false)})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -4,16 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"strings"
 	"time"
-
-	"github.com/pion/webrtc/v4"
 
 	"github.com/snowfall-pt/snowfall/common/iceaddr"
 	"github.com/snowfall-pt/snowfall/common/messages"
 	"github.com/snowfall-pt/snowfall/common/nattype"
-	"github.com/snowfall-pt/snowfall/common/sdpjson"
+	"github.com/snowfall-pt/snowfall/common/sdpwire"
 )
 
 // natProbeOpenTimeout is how long the proxy waits for the probe's data
@@ -40,7 +37,7 @@ type NATProbeResult struct {
 // up to 20 s for the channel to open. An error means no measurement (the
 // caller keeps its previous value); a channel that does not open is
 // restricted, not an error.
-func ProbeNAT(ctx context.Context, pf PeerFactory, hc *http.Client, probeURL string, gatherTimeout time.Duration, keepLocal bool) (NATProbeResult, error) {
+func ProbeNAT(ctx context.Context, pf PeerFactory, poster Poster, probeURL string, gatherTimeout time.Duration, keepLocal bool) (NATProbeResult, error) {
 	var res NATProbeResult
 	gctx, cancel := context.WithTimeout(ctx, gatherTimeout)
 	off, err := pf.NewOfferer(gctx, natProbeLabel)
@@ -55,7 +52,7 @@ func ProbeNAT(ctx context.Context, pf PeerFactory, hc *http.Client, probeURL str
 	if !keepLocal {
 		sdp = iceaddr.StripLocalCandidates(sdp)
 	}
-	offer, err := sdpjson.Encode(&webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp})
+	offer, err := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeOffer, SDP: sdp})
 	if err != nil {
 		return res, fmt.Errorf("NAT probe offer: %w", err)
 	}
@@ -67,7 +64,7 @@ func ProbeNAT(ctx context.Context, pf PeerFactory, hc *http.Client, probeURL str
 		return res, fmt.Errorf("NAT probe request: %w", err)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	reply, err := postBounded(pctx, hc, probeURL, body)
+	reply, err := poster.Post(pctx, probeURL, body)
 	cancel()
 	if err != nil {
 		return res, fmt.Errorf("NAT probe service: %w", err)
@@ -76,11 +73,11 @@ func ProbeNAT(ctx context.Context, pf PeerFactory, hc *http.Client, probeURL str
 	if err != nil {
 		return res, fmt.Errorf("NAT probe reply: %w", err)
 	}
-	desc, err := sdpjson.Decode(ans.Answer)
+	desc, err := sdpwire.Decode(ans.Answer)
 	if err != nil {
 		return res, fmt.Errorf("NAT probe answer: %w", err)
 	}
-	if desc.Type != webrtc.SDPTypeAnswer {
+	if desc.Type != sdpwire.TypeAnswer {
 		return res, fmt.Errorf("NAT probe answer: type %s", desc.Type)
 	}
 	if err := off.SetAnswer(desc.SDP); err != nil {

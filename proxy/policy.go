@@ -61,8 +61,33 @@ func (p RelayPolicy) Check(raw string) (*url.URL, error) {
 	if host == "" {
 		return nil, fmt.Errorf("%w: no hostname", ErrRelayURL)
 	}
-	if port := u.Port(); port == "" && strings.HasSuffix(u.Host, ":") {
+	port := u.Port()
+	if port == "" && strings.HasSuffix(u.Host, ":") {
 		return nil, fmt.Errorf("%w: empty port", ErrRelayURL)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && looksNumeric(host) {
+		// Names like "127.1" or "0x7f.0.0.1" are not IP literals to Go but
+		// some resolvers (and browsers) read them as addresses; a relay
+		// never needs one.
+		return nil, fmt.Errorf("%w: numeric hostname %q", ErrRelayURL, host)
+	}
+	if !strings.HasPrefix(u.Host, "[") {
+		// The name is checked, and dialled, in the ASCII form that URL
+		// parsers and resolvers reach by IDNA mapping: a browser reads
+		// "１２７.０.０.１" as 127.0.0.1, and so must the check.
+		ascii, err := relayNameToASCII(host)
+		if err != nil {
+			return nil, fmt.Errorf("%w: hostname %q: %w", ErrRelayURL, host, err)
+		}
+		if ascii != host {
+			host = ascii
+			v := *u
+			v.Host = host
+			if port != "" {
+				v.Host += ":" + port
+			}
+			u = &v
+		}
 	}
 	pattern := p.Pattern
 	if pattern == "" {
@@ -76,8 +101,7 @@ func (p RelayPolicy) Check(raw string) (*url.URL, error) {
 			return nil, err
 		}
 	} else if looksNumeric(host) {
-		// Names like "127.1" or "0x7f.0.0.1" are not IP literals to Go but
-		// some resolvers read them as addresses; a relay never needs one.
+		// The same, after IDNA mapping ("１２７.１").
 		return nil, fmt.Errorf("%w: numeric hostname %q", ErrRelayURL, host)
 	}
 	return u, nil

@@ -137,3 +137,36 @@ func FuzzRelayPolicy(f *testing.F) {
 		}
 	})
 }
+
+// TestRelayPolicyIDNA: names are judged in the form a URL parser gives
+// them, so full-width digits cannot smuggle a private address past a broad
+// pattern, and a matching name in another script still matches.
+func TestRelayPolicyIDNA(t *testing.T) {
+	broad := RelayPolicy{Pattern: "$"}
+	for _, raw := range []string{
+		"wss://１２７.０.０.１/",
+		"wss://１２７．０．０．１/",
+		"wss://１０.０.０.１:443/",
+		"wss://①②⑦.0.0.1/",
+		"wss://１２７.１/",
+	} {
+		if u, err := broad.Check(raw); err == nil {
+			t.Errorf("%s accepted as %s", raw, u)
+		}
+	}
+	p := RelayPolicy{Pattern: "snowflake.torproject.net$"}
+	u, err := p.Check("wss://ＳＮＯＷＦＬＡＫＥ.torproject.net:８４４３/x")
+	if err == nil {
+		t.Errorf("a full-width port passed: %s", u)
+	}
+	u, err = p.Check("wss://ＳＮＯＷＦＬＡＫＥ.torproject.net/x")
+	if err != nil || u.Host != "snowflake.torproject.net" {
+		t.Errorf("full-width name: (%v, %v), want it mapped to snowflake.torproject.net", u, err)
+	}
+	if _, err := p.Check("wss://snowflake.torproject.net.evil。example/"); !errors.Is(err, ErrRelayHost) {
+		t.Errorf("ideographic full stop: %v", err)
+	}
+	if _, err := (RelayPolicy{Pattern: "xn--bcher-kva.example$"}).Check("wss://relay.bücher.example/"); err != nil {
+		t.Errorf("a matching internationalised name: %v", err)
+	}
+}

@@ -6,21 +6,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"golang.org/x/time/rate"
 
 	"github.com/snowfall-pt/snowfall/common/iceaddr"
 	"github.com/snowfall-pt/snowfall/common/messages"
 	"github.com/snowfall-pt/snowfall/common/nattype"
-	"github.com/snowfall-pt/snowfall/common/sdpjson"
+	"github.com/snowfall-pt/snowfall/common/sdpwire"
 )
 
 // Timeouts of one broker exchange. The broker holds a poll for up to 10 s.
@@ -35,18 +32,20 @@ type Proxy struct {
 	cfg          Config
 	log          *slog.Logger
 	broker       *brokerClient
-	hc           *http.Client
+	poster       Poster
 	pf           PeerFactory
 	dialer       RelayDialer
 	store        Store
 	obs          Observer
+	policy       PollPolicy
 	defaultRelay *url.URL
 	limiter      *rate.Limiter
-	sem          chan struct{} // capacity tokens; nil when unlimited
+	wake         chan struct{} // capacity 1: a client ended, or PollNow
+	minPoll      time.Duration // least time between polls (tests lower it)
 
 	active atomic.Int64 // clients being served (from match to end)
-	// relayFailures counts consecutive failed relay dials; while it is
-	// non-zero polls back off, so a dead bridge does not burn clients.
+	// relayFailures counts consecutive failed relay dials, for the log;
+	// the PollPolicy decides what they do to polling.
 	relayFailures atomic.Int32
 	natMu         sync.Mutex
 	nat           string
@@ -72,42 +71,42 @@ func New(cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, log: cfg.Logger, pf: cfg.PeerFactory, dialer: cfg.RelayDialer, store: cfg.Store, obs: cfg.Observer}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, pf: cfg.PeerFactory, dialer: cfg.RelayDialer, store: cfg.Store,
+		obs: cfg.Observer, policy: cfg.PollPolicy, poster: cfg.Poster, wake: make(chan struct{}, 1), minPoll: MinPollInterval}
 	if p.log == nil {
 		p.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = newHTTPClient()
-	}
-	p.hc = hc
-	p.broker, err = newBrokerClient(cfg.BrokerURL, hc, cfg.ProxyType, cfg.Policy.Pattern)
-	if err != nil {
-		return nil, err
-	}
 	if p.pf == nil {
-		p.pf, err = NewWebRTCFactory(cfg.STUNURLs, cfg.WebRTC)
-		if err != nil {
-			return nil, err
+		return nil, ErrNoPeerFactory
+	}
+	if p.poster == nil {
+		if p.poster = defaultPoster(); p.poster == nil {
+			return nil, ErrNoPoster
 		}
 	}
 	if p.dialer == nil {
-		p.dialer = wsDialer{}
+		if p.dialer = defaultDialer(); p.dialer == nil {
+			return nil, ErrNoRelayDialer
+		}
+	}
+	p.broker, err = newBrokerClient(cfg.BrokerURL, p.poster, cfg.ProxyType, cfg.Policy.Pattern)
+	if err != nil {
+		return nil, err
 	}
 	if p.store == nil {
 		p.store = &MemStore{}
 	}
 	if p.obs == nil {
-		p.obs = nopObserver{}
+		p.obs = NopObserver{}
+	}
+	if p.policy == nil {
+		p.policy = NewStandalonePolicy(cfg.Capacity, cfg.PollInterval)
 	}
 	p.defaultRelay, err = url.Parse(cfg.RelayURL)
 	if err != nil {
 		return nil, fmt.Errorf("relay URL: %w", err)
 	}
 	p.limiter = newLimiter(cfg.BandwidthLimit)
-	if cfg.Capacity > 0 {
-		p.sem = make(chan struct{}, cfg.Capacity)
-	}
 	p.nat = nattype.Unknown
 	if cfg.ForceNATType != "" {
 		p.nat = cfg.ForceNATType
@@ -189,7 +188,7 @@ func (p *Proxy) every(ctx context.Context, d time.Duration, fn func()) {
 }
 
 func (p *Proxy) measureNAT(ctx context.Context) {
-	res, err := ProbeNAT(ctx, p.pf, p.hc, p.cfg.NATProbeURL, p.cfg.GatherTimeout, p.cfg.KeepLocalAddresses)
+	res, err := ProbeNAT(ctx, p.pf, p.poster, p.cfg.NATProbeURL, p.cfg.GatherTimeout, p.cfg.KeepLocalAddresses)
 	if err != nil {
 		if ctx.Err() == nil {
 			p.log.Warn("NAT probe failed; keeping the previous NAT type", "nat", p.NATType(), "err", err)
@@ -203,119 +202,94 @@ func (p *Proxy) measureNAT(ctx context.Context) {
 	p.log.Info("NAT type: " + t)
 }
 
-// acquire takes a capacity token, waiting while the proxy is full.
-func (p *Proxy) acquire(ctx context.Context) error {
-	if p.sem == nil {
-		return ctx.Err()
-	}
+// PollNow makes the proxy ask its PollPolicy again at once, e.g. after
+// the policy was told to retry.
+func (p *Proxy) PollNow() { signal(p.wake) }
+
+// signal wakes the receiver of ch (capacity 1) without blocking.
+func signal(ch chan struct{}) {
 	select {
-	case p.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
-func (p *Proxy) release() {
-	if p.sem != nil {
-		<-p.sem
+// waitWake waits d (forever when negative) or until the proxy is woken or
+// ctx ends, reporting whether ctx is still live.
+func (p *Proxy) waitWake(ctx context.Context, d time.Duration) bool {
+	var timeout <-chan time.Time
+	if d >= 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		timeout = t.C
 	}
-}
-
-// nextPollDelay is the wait before the next poll: the broker's NextPoll
-// hint (milliseconds) kept within bounds, or the configured interval.
-func nextPollDelay(nextPollMS int, fallback time.Duration) time.Duration {
-	if nextPollMS <= 0 {
-		return fallback
-	}
-	d := time.Duration(min(int64(nextPollMS), int64(MaxPollInterval/time.Millisecond))) * time.Millisecond
-	return clampDuration(d, MinPollInterval, MaxPollInterval)
-}
-
-// backoffDelay is the wait after the n-th consecutive failed poll (n >= 1):
-// base doubled per failure up to MaxPollInterval, then jittered down by up
-// to half (r in [0,1)) so that proxies that lost the same broker do not
-// return in step. It is never below MinPollInterval.
-func backoffDelay(n int, base time.Duration, r float64) time.Duration {
-	base = max(base, MinPollInterval)
-	d := MaxPollInterval
-	if n < 1 {
-		n = 1
-	}
-	if n <= 16 {
-		d = min(base<<(n-1), MaxPollInterval)
-	}
-	j := d/2 + time.Duration(r*float64(d/2))
-	return max(j, MinPollInterval)
-}
-
-// sleep waits d or until ctx ends, reporting whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
-		return true
+	case <-p.wake:
+	case <-timeout:
 	}
+	return true
 }
 
 // pollLoop polls the broker until ctx ends, starting a goroutine (tracked
-// by wg) for each client it is given.
+// by wg) for each client it is given. Only this loop adds clients, so a
+// free slot seen here stays free until the poll's reply.
 func (p *Proxy) pollLoop(ctx context.Context, wg *sync.WaitGroup) {
 	failures := 0
+	var last time.Time // when the last poll went out
 	for {
-		if err := p.acquire(ctx); err != nil {
-			return
+		d := p.policy.Delay(time.Now())
+		// Whatever the policy says, polls are at least MinPollInterval
+		// apart, so that no policy can make volunteers hammer a broker.
+		d = max(d, p.minPoll-time.Since(last))
+		if d > 0 {
+			if !p.waitWake(ctx, d) {
+				return
+			}
+			continue
+		}
+		nat := p.policy.NAT(p.NATType())
+		if limit := p.policy.Capacity(nat); limit > 0 && p.active.Load() >= int64(limit) {
+			// Full: a client's end (or PollNow) wakes us.
+			if !p.waitWake(ctx, -1) {
+				return
+			}
+			continue
 		}
 		sid := newSid()
+		last = time.Now()
+		p.obs.PollSent()
 		pctx, cancel := context.WithTimeout(ctx, pollTimeout)
-		resp, err := p.broker.poll(pctx, sid, p.NATType(), int(p.active.Load()))
+		resp, err := p.broker.poll(pctx, sid, nat, int(p.active.Load()))
 		cancel()
 		if ctx.Err() != nil {
-			p.release()
 			return
 		}
-		var delay time.Duration
+		p.policy.Polled(time.Now(), PollResult{Reply: resp, Err: err})
+		retry := func() time.Duration { return max(p.policy.Delay(time.Now()), 0).Round(time.Millisecond) }
 		switch {
 		case err == nil:
 			if failures > 0 {
 				p.log.Info("broker reachable again", "failed_polls", failures)
 			}
 			failures = 0
-			delay = nextPollDelay(resp.NextPoll, p.cfg.PollInterval)
-			if rf := p.relayFailures.Load(); rf > 0 {
-				delay = max(delay, backoffDelay(int(rf), p.cfg.PollInterval, rand.Float64()))
-			}
 			if resp.Status == messages.StatusMatch {
 				p.active.Add(1)
 				wg.Go(func() {
-					defer p.release()
+					defer signal(p.wake)
 					defer p.active.Add(-1)
 					p.serve(ctx, sid, resp)
 				})
-			} else {
-				p.release()
 			}
 		case errors.Is(err, ErrRelayPatternRejected):
-			p.release()
 			failures++
-			delay = backoffDelay(failures, p.cfg.PollInterval, rand.Float64())
-			if resp != nil {
-				delay = max(delay, nextPollDelay(resp.NextPoll, 0))
-			}
 			p.log.Error("broker rejected our relay pattern: it only has relays outside -allowed-relay-hostname-pattern; check the pattern",
-				"pattern", p.cfg.Policy.Pattern, "retry_in", delay)
+				"pattern", p.cfg.Policy.Pattern, "retry_in", retry())
 		default:
-			p.release()
 			failures++
-			delay = backoffDelay(failures, p.cfg.PollInterval, rand.Float64())
 			p.log.Warn("broker poll failed; backing off", "broker", p.cfg.BrokerURL,
-				"consecutive_failures", failures, "retry_in", delay.Round(time.Millisecond), "err", err)
-		}
-		if !sleep(ctx, delay) {
-			return
+				"consecutive_failures", failures, "retry_in", retry(), "err", err)
 		}
 	}
 }
@@ -347,11 +321,11 @@ type clientOffer struct {
 // the relay must pass the policy. Everything a broker controls goes
 // through here before any resource is spent on it.
 func (p *Proxy) parseMatch(resp *messages.ProxyPollResponse) (*clientOffer, error) {
-	offer, err := sdpjson.Decode(resp.Offer)
+	offer, err := sdpwire.Decode(resp.Offer)
 	if err != nil {
 		return nil, fmt.Errorf("bad offer from broker: %w", err)
 	}
-	if offer.Type != webrtc.SDPTypeOffer {
+	if offer.Type != sdpwire.TypeOffer {
 		return nil, fmt.Errorf("broker sent a %s, not an offer", offer.Type)
 	}
 	if offer.SDP == "" {
@@ -378,6 +352,12 @@ func (p *Proxy) serve(ctx context.Context, sid string, resp *messages.ProxyPollR
 		return
 	}
 	relayURL, checkAddr, clientAddr, haveAddr := co.relay, co.checkAddr, co.clientAddr, co.haveAddr
+	if !p.cfg.KeepLocalAddresses {
+		var dropped int
+		if co.sdp, dropped = publicCandidatesOnly(co.sdp); dropped > 0 {
+			log.Debug("dropped the client's non-public candidates", "count", dropped)
+		}
+	}
 
 	gctx, cancel := context.WithTimeout(ctx, p.cfg.GatherTimeout)
 	peer, err := p.pf.NewAnswerer(gctx, co.sdp)
@@ -391,7 +371,7 @@ func (p *Proxy) serve(ctx context.Context, sid string, resp *messages.ProxyPollR
 	if !p.cfg.KeepLocalAddresses {
 		answerSDP = iceaddr.StripLocalCandidates(answerSDP)
 	}
-	answer, err := sdpjson.Encode(&webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answerSDP})
+	answer, err := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeAnswer, SDP: answerSDP})
 	if err != nil {
 		log.Warn("dropping client: cannot encode answer", "err", err)
 		return
@@ -407,6 +387,9 @@ func (p *Proxy) serve(ctx context.Context, sid string, resp *messages.ProxyPollR
 	octx, cancel := context.WithTimeout(ctx, p.cfg.DataChannelTimeout)
 	conn, err := peer.Accept(octx)
 	cancel()
+	if ctx.Err() == nil {
+		p.policy.ClientConnected(resp.NAT, err == nil)
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			log.Debug("client's data channel did not open", "timeout", p.cfg.DataChannelTimeout, "err", err)
@@ -424,6 +407,13 @@ func (p *Proxy) serve(ctx context.Context, sid string, resp *messages.ProxyPollR
 	dctx, cancel := context.WithTimeout(ctx, relayDialTime)
 	bridge, err := p.dialer.DialRelay(dctx, target, checkAddr)
 	cancel()
+	if ctx.Err() != nil {
+		if bridge != nil {
+			bridge.Close()
+		}
+		return
+	}
+	p.policy.RelayDialed(err)
 	if err != nil {
 		n := p.relayFailures.Add(1)
 		log.Warn("cannot reach relay; closing client and slowing polls", "relay", relayURL.Redacted(),
@@ -434,13 +424,15 @@ func (p *Proxy) serve(ctx context.Context, sid string, resp *messages.ProxyPollR
 		log.Info("relay reachable again", "relay", relayURL.Redacted())
 	}
 	log.Debug("relaying", "client", clientAddr, "relay", relayURL.Redacted())
-	start := time.Now()
-	var st relayStats
-	err = relay(ctx, conn, bridge, p.cfg.InactivityTimeout, p.limiter, &st)
-	info := ConnInfo{FromClient: st.fromClient.Load(), ToClient: st.toClient.Load(), Duration: time.Since(start)}
+	var info ConnInfo
 	if haveAddr {
 		info.ClientAddr = clientAddr
 	}
+	p.obs.ConnectionStarted(info)
+	start := time.Now()
+	var st relayStats
+	err = relay(ctx, conn, bridge, p.cfg.InactivityTimeout, p.limiter, &st, p.obs)
+	info.FromClient, info.ToClient, info.Duration = st.fromClient.Load(), st.toClient.Load(), time.Since(start)
 	log.Debug("connection ended", "from_client", info.FromClient, "to_client", info.ToClient,
 		"duration", info.Duration.Round(time.Millisecond), "reason", errString(err))
 	p.statsMu.Lock()

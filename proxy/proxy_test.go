@@ -1,3 +1,8 @@
+//go:build !js
+
+// These tests talk HTTP to a fake broker (httptest), which only the
+// native build has.
+
 package proxy
 
 import (
@@ -17,10 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/snowfall-pt/snowfall/common/messages"
-	"github.com/snowfall-pt/snowfall/common/sdpjson"
+	"github.com/snowfall-pt/snowfall/common/sdpwire"
 )
 
 // testOfferSDP is a client offer with one public candidate.
@@ -31,7 +34,7 @@ const testOfferSDP = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n" +
 	"a=end-of-candidates\r\n"
 
 func testOffer(t testing.TB) string {
-	s, err := sdpjson.Encode(&webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: testOfferSDP})
+	s, err := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeOffer, SDP: testOfferSDP})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,10 +176,26 @@ func (d *fakeDialer) DialRelay(ctx context.Context, u *url.URL, check func(netip
 
 // countObserver counts Observer calls.
 type countObserver struct {
-	mu       sync.Mutex
-	ended    []ConnInfo
-	timeouts int
-	nat      []string
+	mu         sync.Mutex
+	polls      int
+	started    []ConnInfo
+	toC, fromC int64 // from BytesRelayed
+	ended      []ConnInfo
+	timeouts   int
+	nat        []string
+}
+
+func (o *countObserver) PollSent() { o.mu.Lock(); o.polls++; o.mu.Unlock() }
+func (o *countObserver) ConnectionStarted(ci ConnInfo) {
+	o.mu.Lock()
+	o.started = append(o.started, ci)
+	o.mu.Unlock()
+}
+func (o *countObserver) BytesRelayed(to, from int) {
+	o.mu.Lock()
+	o.toC += int64(to)
+	o.fromC += int64(from)
+	o.mu.Unlock()
 }
 
 func (o *countObserver) ConnectionEnded(ci ConnInfo) {
@@ -211,7 +230,7 @@ func testConfig(b *fakeBroker, pf PeerFactory, d RelayDialer, log io.Writer) Con
 		Policy:       RelayPolicy{Pattern: "example$"},
 		PeerFactory:  pf,
 		RelayDialer:  d,
-		HTTPClient:   b.srv.Client(),
+		Poster:       HTTPPoster(b.srv.Client()),
 		ForceNATType: "unknown",
 		Logger:       slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
@@ -258,7 +277,8 @@ func TestCapacityUnderBurst(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = time.Millisecond // a burst: the broker matches every poll at once
+	p.policy.(*standalonePolicy).interval = time.Millisecond // a burst: the broker matches every poll at once
+	p.minPoll = time.Millisecond
 	stop := runProxy(t, p)
 	for range 10 {
 		select {
@@ -292,8 +312,8 @@ func TestCapacityUnderBurst(t *testing.T) {
 			t.Errorf("sid %s reused", a.Sid)
 		}
 		seen[a.Sid] = true
-		desc, err := sdpjson.Decode(a.Answer)
-		if err != nil || desc.Type != webrtc.SDPTypeAnswer {
+		desc, err := sdpwire.Decode(a.Answer)
+		if err != nil || desc.Type != sdpwire.TypeAnswer {
 			t.Fatalf("answer %q: %v", a.Answer, err)
 		}
 		if strings.Contains(desc.SDP, "192.168.1.2") || !strings.Contains(desc.SDP, "198.51.100.7") {
@@ -339,7 +359,7 @@ func TestDeadBrokerBacksOff(t *testing.T) {
 	ln.Close() // nothing listens: connection refused
 	var logs logBuffer
 	cfg := testConfig(&fakeBroker{srv: &httptest.Server{URL: "http://" + addr}}, newFakePeers(false), &fakeDialer{}, &logs)
-	cfg.HTTPClient = nil
+	cfg.Poster = nil
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -364,7 +384,8 @@ func TestNextPollHonoured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = time.Millisecond // would spin if NextPoll were ignored
+	p.policy.(*standalonePolicy).interval = time.Millisecond // would spin if NextPoll were ignored
+	p.minPoll = time.Millisecond
 	stop := runProxy(t, p)
 	time.Sleep(500 * time.Millisecond)
 	stop()
@@ -391,12 +412,15 @@ func TestServeRelaysClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = 10 * time.Millisecond
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	defer stop()
 
-	if got := <-pf.offers; got != testOfferSDP {
-		t.Fatalf("factory got offer %q", got)
+	// The client's private host candidate never reaches WebRTC: the proxy
+	// would send it STUN.
+	if got, want := <-pf.offers, strings.Replace(testOfferSDP, "a=candidate:1 1 udp 2130706431 10.0.0.5 5000 typ host\r\n", "", 1); got != want {
+		t.Fatalf("factory got offer %q, want %q", got, want)
 	}
 	client := <-pf.clientEnd
 	bridge := <-d.bridge
@@ -410,6 +434,17 @@ func TestServeRelaysClient(t *testing.T) {
 	if _, err := io.ReadFull(client, buf); err != nil || string(buf) != "to client!" {
 		t.Fatalf("client read %q %v", buf, err)
 	}
+	// The observer sees the connection and its bytes while it lasts.
+	waitFor(t, "live events", func() bool {
+		obs.mu.Lock()
+		defer obs.mu.Unlock()
+		return len(obs.started) == 1 && obs.toC == 10 && obs.fromC == 11
+	})
+	obs.mu.Lock()
+	if len(obs.ended) != 0 || obs.started[0].ClientAddr != netip.MustParseAddr("203.0.113.9") || obs.polls < 1 {
+		t.Errorf("before the end: %d ended, started %+v, %d polls", len(obs.ended), obs.started, obs.polls)
+	}
+	obs.mu.Unlock()
 	bridge.Close()
 	waitFor(t, "connection end", func() bool {
 		obs.mu.Lock()
@@ -451,7 +486,8 @@ func TestDefaultRelayUsedAndTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = 10 * time.Millisecond
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	client := <-pf.clientEnd
 	// The relay is down: the client is closed, with a clear log line.
@@ -464,7 +500,7 @@ func TestDefaultRelayUsedAndTrusted(t *testing.T) {
 	if len(d.urls) != 1 || !strings.HasPrefix(d.urls[0], "ws://127.0.0.1:9/?client_ip=") || d.checks[0] {
 		t.Errorf("dialled %v checked %v", d.urls, d.checks)
 	}
-	if !strings.Contains(logs.String(), "cannot reach relay") {
+	if !strings.Contains(logs.String(), "consecutive_relay_failures=1") {
 		t.Errorf("no log line for the dead relay:\n%s", logs.String())
 	}
 }
@@ -488,7 +524,8 @@ func TestRefusedRelayDropsOffer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p.cfg.PollInterval = 10 * time.Millisecond
+			p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+			p.minPoll = 10 * time.Millisecond
 			stop := runProxy(t, p)
 			waitFor(t, "more polls", func() bool { n, _ := b.counts(); return n >= 3 })
 			stop()
@@ -519,7 +556,8 @@ func TestDataChannelTimeoutCounted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cfg.PollInterval = 10 * time.Millisecond
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	waitFor(t, "timeout", func() bool { obs.mu.Lock(); defer obs.mu.Unlock(); return obs.timeouts == 1 })
 	stop()
@@ -555,7 +593,7 @@ func (o *fakeOfferer) WaitOpen(ctx context.Context) error {
 func (o *fakeOfferer) Close() error { return nil }
 
 func TestProbeNATOutcomes(t *testing.T) {
-	answer, _ := sdpjson.Encode(&webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: "v=0\r\n"})
+	answer, _ := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeAnswer, SDP: "v=0\r\n"})
 	var gotBody []byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		gotBody, _ = io.ReadAll(r.Body)
@@ -575,7 +613,7 @@ func TestProbeNATOutcomes(t *testing.T) {
 		{"no webrtc", &fakeOfferPeers{fail: errors.New("boom")}, "", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := ProbeNAT(t.Context(), tt.pf, srv.Client(), srv.URL+"/probe", time.Second, false)
+			res, err := ProbeNAT(t.Context(), tt.pf, HTTPPoster(srv.Client()), srv.URL+"/probe", time.Second, false)
 			if (err != nil) != tt.wantErr || res.Type != tt.want {
 				t.Fatalf("got %+v, %v", res, err)
 			}
@@ -598,7 +636,7 @@ func TestProbeServiceDown(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 	}))
 	defer srv.Close()
-	_, err := ProbeNAT(t.Context(), &fakeOfferPeers{}, srv.Client(), srv.URL, time.Second, false)
+	_, err := ProbeNAT(t.Context(), &fakeOfferPeers{}, HTTPPoster(srv.Client()), srv.URL, time.Second, false)
 	if !errors.Is(err, ErrBrokerStatus) {
 		t.Fatalf("err %v", err)
 	}
@@ -646,9 +684,6 @@ func TestConfigValidation(t *testing.T) {
 		{RelayURL: "https://x/"},
 		{STUNURLs: []string{"turn:x"}},
 		{ForceNATType: "open"},
-		{WebRTC: WebRTCConfig{PortMin: 10}},
-		{WebRTC: WebRTCConfig{PortMin: 10, PortMax: 5}},
-		{KeepLocalAddresses: true, WebRTC: WebRTCConfig{OutboundAddress: netip.MustParseAddr("1.2.3.4")}},
 		{BandwidthLimit: -1},
 	}
 	for i, c := range bad {
@@ -710,7 +745,8 @@ func TestDeadRelaySlowsPolling(t *testing.T) {
 	}
 	// Polls would come every 10 ms; after a failed relay they come after
 	// the back-off instead (at least 2 s).
-	p.cfg.PollInterval = 10 * time.Millisecond
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
 	time.Sleep(1500 * time.Millisecond)
 	stop()
@@ -721,5 +757,68 @@ func TestDeadRelaySlowsPolling(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "consecutive_relay_failures=1") {
 		t.Errorf("log:\n%s", logs.String())
+	}
+}
+
+// eagerPolicy wants a poll at every moment.
+type eagerPolicy struct{ standalonePolicy }
+
+func (*eagerPolicy) Delay(time.Time) time.Duration { return 0 }
+
+// pollTimes records when polls go out.
+type pollTimes struct {
+	NopObserver
+	mu sync.Mutex
+	at []time.Time
+}
+
+func (o *pollTimes) PollSent() { o.mu.Lock(); o.at = append(o.at, time.Now()); o.mu.Unlock() }
+
+// TestPollFloorWhateverThePolicy: a policy that always says "now" still
+// gets polls at least MinPollInterval apart.
+func TestPollFloorWhateverThePolicy(t *testing.T) {
+	b := newFakeBroker(t, func(int) (int, string) { return 200, noMatchReply })
+	cfg := testConfig(b, newFakePeers(false), &fakeDialer{}, io.Discard)
+	cfg.PollPolicy = &eagerPolicy{}
+	obs := &pollTimes{}
+	cfg.Observer = obs
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runProxy(t, p)
+	waitFor(t, "three polls", func() bool { obs.mu.Lock(); defer obs.mu.Unlock(); return len(obs.at) >= 3 })
+	stop()
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	for i := 1; i < len(obs.at); i++ {
+		if gap := obs.at[i].Sub(obs.at[i-1]); gap < MinPollInterval {
+			t.Errorf("poll %d went out %v after the previous one, want at least %v", i+1, gap, MinPollInterval)
+		}
+	}
+}
+
+// TestKeepLocalAddressesKeepsClientCandidates: with local addresses
+// allowed (test networks), the client's offer reaches WebRTC whole.
+func TestKeepLocalAddressesKeepsClientCandidates(t *testing.T) {
+	offer := testOffer(t)
+	var served atomic.Bool
+	b := newFakeBroker(t, func(int) (int, string) {
+		if served.CompareAndSwap(false, true) {
+			return 200, matchReply(offer, "")
+		}
+		return 200, noMatchReply
+	})
+	pf := newFakePeers(false)
+	cfg := testConfig(b, pf, &fakeDialer{err: errors.New("unused")}, io.Discard)
+	cfg.KeepLocalAddresses = true
+	p, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runProxy(t, p)
+	defer stop()
+	if got := <-pf.offers; got != testOfferSDP {
+		t.Fatalf("factory got offer %q, want it unchanged", got)
 	}
 }

@@ -14,9 +14,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// relayBufSize is the copy buffer per direction. Reads from the data
-// channel are at most one message; from the WebSocket at most this much.
-const relayBufSize = maxMessage
+// relayBufSize is the copy buffer per direction: the largest data-channel
+// message that browsers handle reliably (16 KiB), so that a read from the
+// WebSocket fits one message.
+const relayBufSize = 16 * 1024
 
 // withClientIP returns u with the query parameter client_ip set to addr
 // (replacing any value the broker may have put there), or removed when the
@@ -45,8 +46,8 @@ var errInactive = errors.New("relay inactive")
 // relay copies bytes between a client's data channel and its relay until
 // either side ends, ctx ends, or the relay is silent for inactivity. Both
 // conns are closed on return. The limiter (may be nil) is shared by all
-// connections.
-func relay(ctx context.Context, client, bridge net.Conn, inactivity time.Duration, lim *rate.Limiter, st *relayStats) error {
+// connections. obs (may be nil) is told of the bytes as they flow.
+func relay(ctx context.Context, client, bridge net.Conn, inactivity time.Duration, lim *rate.Limiter, st *relayStats, obs Observer) error {
 	var (
 		once   sync.Once
 		reason error
@@ -63,18 +64,21 @@ func relay(ctx context.Context, client, bridge net.Conn, inactivity time.Duratio
 	ctxDone := context.AfterFunc(ctx, func() { stop(ctx.Err()) })
 	defer ctxDone()
 
+	if obs == nil {
+		obs = NopObserver{}
+	}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		err := copyLimited(ctx, bridge, client, lim, &st.fromClient, nil)
+		err := copyLimited(ctx, bridge, client, lim, &st.fromClient, nil, func(n int) { obs.BytesRelayed(0, n) })
 		stop(err)
 	}()
 	go func() {
 		defer wg.Done()
 		// Only bytes from the relay count as activity, as in Tor's proxy:
 		// a client that keeps sending into a dead relay is not served.
-		err := copyLimited(ctx, client, bridge, lim, &st.toClient, func() { idle.Reset(inactivity) })
+		err := copyLimited(ctx, client, bridge, lim, &st.toClient, func() { idle.Reset(inactivity) }, func(n int) { obs.BytesRelayed(n, 0) })
 		stop(err)
 	}()
 	wg.Wait()
@@ -85,8 +89,9 @@ func relay(ctx context.Context, client, bridge net.Conn, inactivity time.Duratio
 }
 
 // copyLimited copies src to dst through lim, counting into n and calling
-// onRead after every successful read. It returns io.EOF for a clean end.
-func copyLimited(ctx context.Context, dst io.Writer, src io.Reader, lim *rate.Limiter, n *atomic.Int64, onRead func()) error {
+// onRead after every successful read and onWritten after every write. It
+// returns io.EOF for a clean end.
+func copyLimited(ctx context.Context, dst io.Writer, src io.Reader, lim *rate.Limiter, n *atomic.Int64, onRead func(), onWritten func(int)) error {
 	buf := make([]byte, relayBufSize)
 	for {
 		k, rerr := src.Read(buf)
@@ -103,6 +108,7 @@ func copyLimited(ctx context.Context, dst io.Writer, src io.Reader, lim *rate.Li
 				return err
 			}
 			n.Add(int64(k))
+			onWritten(k)
 		}
 		if rerr != nil {
 			return rerr

@@ -1,3 +1,7 @@
+//go:build !js
+
+// Some of these tests dial real WebSockets (wsDialer), native only.
+
 package proxy
 
 import (
@@ -47,7 +51,7 @@ func TestRelayCopiesBothWays(t *testing.T) {
 	bridgeProxy, bridgeSide := net.Pipe()
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, time.Minute, nil, &st) }()
+	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, time.Minute, nil, &st, nil) }()
 
 	up := make([]byte, 100000)
 	down := make([]byte, 70000)
@@ -98,7 +102,7 @@ func TestRelayInactivity(t *testing.T) {
 	go io.Copy(io.Discard, bridgeSide)
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, 100*time.Millisecond, nil, &st) }()
+	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, 100*time.Millisecond, nil, &st, nil) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, errInactive) {
@@ -128,8 +132,12 @@ func TestRelayActiveRelayStaysOpen(t *testing.T) {
 	}()
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, 200*time.Millisecond, nil, &st) }()
-	time.Sleep(600 * time.Millisecond)
+	// Writes come every 10 ms against a 1 s inactivity timeout: only a
+	// stall of a whole second (100 writes) could close it, not a slow or
+	// loaded machine (200 ms failed under the race detector on 2 busy
+	// cores). Watched for 2.5 timeouts.
+	go func() { done <- relay(t.Context(), clientProxy, bridgeProxy, time.Second, nil, &st, nil) }()
+	time.Sleep(2500 * time.Millisecond)
 	select {
 	case err := <-done:
 		t.Fatalf("relay closed while the relay was sending: %v", err)
@@ -160,7 +168,7 @@ func TestRelayWithLimiter(t *testing.T) {
 	var st relayStats
 	done := make(chan error, 1)
 	go func() {
-		done <- relay(t.Context(), clientProxy, bridgeProxy, time.Minute, newLimiter(10_000_000), &st)
+		done <- relay(t.Context(), clientProxy, bridgeProxy, time.Minute, newLimiter(10_000_000), &st, nil)
 	}()
 	data := make([]byte, 200000)
 	rand.Read(data)
@@ -199,7 +207,7 @@ func TestRelayOverWebSocket(t *testing.T) {
 	clientSide, clientProxy := net.Pipe()
 	var st relayStats
 	done := make(chan error, 1)
-	go func() { done <- relay(t.Context(), clientProxy, bridge, time.Minute, nil, &st) }()
+	go func() { done <- relay(t.Context(), clientProxy, bridge, time.Minute, nil, &st, nil) }()
 
 	data := make([]byte, 1<<20)
 	rand.Read(data)
@@ -251,5 +259,39 @@ func TestDialRefusesPrivateResolvedAddress(t *testing.T) {
 	case <-reached:
 		t.Fatal("the server was reached")
 	default:
+	}
+}
+
+// TestDialRefusesRedirect: a relay that redirects the handshake, here from
+// an allowed name to another server, is not followed.
+func TestDialRefusesRedirect(t *testing.T) {
+	reached := make(chan struct{}, 1)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached <- struct{}{}
+		if c, err := websocketconn.Accept(w, r); err == nil {
+			c.Close()
+		}
+	}))
+	defer target.Close()
+	for _, code := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
+		redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/", code)
+		}))
+		u, _ := url.Parse("ws" + strings.TrimPrefix(redirector.URL, "http") + "/")
+		policy := RelayPolicy{AllowPrivate: true}
+		conn, err := wsDialer{}.DialRelay(t.Context(), u, policy.CheckAddr)
+		redirector.Close()
+		if err == nil {
+			conn.Close()
+			t.Fatalf("%d: a redirected relay dial succeeded", code)
+		}
+		if !errors.Is(err, errRelayRedirect) {
+			t.Errorf("%d: err %v, want errRelayRedirect", code, err)
+		}
+		select {
+		case <-reached:
+			t.Fatalf("%d: the redirect target was reached", code)
+		default:
+		}
 	}
 }

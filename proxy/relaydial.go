@@ -1,3 +1,5 @@
+//go:build !js
+
 package proxy
 
 import (
@@ -9,9 +11,11 @@ import (
 	"github.com/snowfall-pt/snowfall/common/websocketconn"
 )
 
-// wsDialer is the default RelayDialer: common/websocketconn, with an HTTP
-// client (native platforms) that vets every address it connects to.
+// wsDialer is the native RelayDialer: common/websocketconn, with an HTTP
+// client that vets every address it connects to and follows no redirect.
 type wsDialer struct{}
+
+func defaultDialer() RelayDialer { return wsDialer{} }
 
 // DialRelay implements RelayDialer.
 func (wsDialer) DialRelay(ctx context.Context, u *url.URL, checkAddr func(netip.Addr) error) (net.Conn, error) {

@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -16,7 +17,10 @@ import (
 // socket connects to after name resolution, so a name that resolves to a
 // public address when vetted and to a private one when dialled (DNS
 // rebinding) is still refused. Proxies from the environment are not used:
-// through a proxy the check would see only the proxy's address.
+// through a proxy the check would see only the proxy's address. Redirects
+// are never followed: a relay's redirect would lead past the hostname
+// pattern and the wss requirement, which vetted only the first URL (Tor's
+// proxy does not follow them either).
 func relayHTTPClient(checkAddr func(netip.Addr) error) *http.Client {
 	d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
 	if checkAddr != nil {
@@ -29,6 +33,7 @@ func relayHTTPClient(checkAddr func(netip.Addr) error) *http.Client {
 		}
 	}
 	return &http.Client{
+		CheckRedirect: refuseRedirect,
 		Transport: &http.Transport{
 			Proxy:                 nil,
 			DialContext:           d.DialContext,
@@ -37,4 +42,12 @@ func relayHTTPClient(checkAddr func(netip.Addr) error) *http.Client {
 			DisableKeepAlives:     true,
 		},
 	}
+}
+
+// errRelayRedirect reports a relay that answered the WebSocket handshake
+// with a redirect.
+var errRelayRedirect = errors.New("relay answered with a redirect, which is not followed")
+
+func refuseRedirect(req *http.Request, _ []*http.Request) error {
+	return fmt.Errorf("%w (to %s)", errRelayRedirect, req.URL.Redacted())
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/snowfall-pt/snowfall/common/messages"
 	"github.com/snowfall-pt/snowfall/common/sdpjson"
 	"github.com/snowfall-pt/snowfall/proxy"
+	"github.com/snowfall-pt/snowfall/proxy/pionpeer"
 )
 
 // realOffer makes a genuine pion offer with a data channel.
@@ -140,12 +141,12 @@ func TestProbeRoundTrip(t *testing.T) {
 	mux.Handle("/probe", h)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	pf, err := proxy.NewWebRTCFactory(nil, proxy.WebRTCConfig{IncludeLoopback: true})
+	pf, err := pionpeer.New(pionpeer.Config{IncludeLoopback: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	res, err := proxy.ProbeNAT(t.Context(), pf, srv.Client(), srv.URL+"/probe", 5*time.Second, true)
+	res, err := proxy.ProbeNAT(t.Context(), pf, proxy.HTTPPoster(srv.Client()), srv.URL+"/probe", 5*time.Second, true)
 	if err != nil {
 		t.Fatal(err)
 	}

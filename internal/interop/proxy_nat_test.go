@@ -20,7 +20,9 @@ import (
 )
 
 // pollRecorder is a stand-in broker that answers every proxy poll with "no
-// match" and remembers the NAT type each proxy address reported.
+// match" and remembers the NAT type each proxy address reported. Like a real
+// broker it refuses polls whose relay pattern does not cover its relay (the
+// testbed's server address), as the self-test's poll does not.
 type pollRecorder struct {
 	mu   sync.Mutex
 	nats map[netip.Addr][]string
@@ -33,6 +35,10 @@ func (b *pollRecorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		req, err := messages.DecodeProxyPollRequest(body)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if p := req.AcceptedRelayPattern; p != nil && *p != "^"+testbed.ServerIP.String()+"$" {
+			io.WriteString(w, `{"Status":"incorrect relay pattern","NextPoll":3600000}`)
 			return
 		}
 		ap, _ := netip.ParseAddrPort(r.RemoteAddr)

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"regexp"
 	"sync"
 )
 
@@ -71,14 +70,18 @@ const (
 	after = `(?:$|[^\w:]|:(?:$|\W))`
 )
 
-var (
-	// atStart matches an address at the start of the text or after a
-	// boundary character; the address is submatch 1.
-	atStart = regexp.MustCompile(`(?:^|` + before + `)(` + address + `)` + after)
-	// later is used wherever the text searched does not start at the
-	// start of the line: there "^" would match wrongly, so a boundary
+// The two patterns, compiled by the platform's regular expression engine
+// (match_native.go: Go's regexp; match_js.go: the browser's RegExp, which
+// keeps Go's regexp out of the browser proxy). Both are leftmost-first and
+// read these patterns alike.
+const (
+	// atStartPattern matches an address at the start of the text or after
+	// a boundary character; the address is submatch 1.
+	atStartPattern = `(?:^|` + before + `)(` + address + `)` + after
+	// laterPattern is used wherever the text searched does not start at
+	// the start of the line: there "^" would match wrongly, so a boundary
 	// character is required.
-	later = regexp.MustCompile(before + `(` + address + `)` + after)
+	laterPattern = before + `(` + address + `)` + after
 )
 
 // isAddrChar reports whether c can be part of an address with its port:

@@ -19,11 +19,15 @@ const Namespace = "tor_snowflake_proxy"
 // Path is where Tor's proxy serves its metrics.
 const Path = "/internal/metrics"
 
-// Metrics implements proxy.Observer and collects the metrics.
+// Metrics implements proxy.Observer and collects the metrics. Connections
+// count when they start and bytes as they flow, so that a scrape sees the
+// connections that are still running, not only the finished ones.
 type Metrics struct {
+	proxy.NopObserver
 	reg         *prometheus.Registry
 	country     func(netip.Addr) string
 	connections *prometheus.CounterVec
+	active      prometheus.Gauge
 	timeouts    prometheus.Counter
 	inbound     prometheus.Counter
 	outbound    prometheus.Counter
@@ -39,8 +43,13 @@ func New(country func(netip.Addr) string) *Metrics {
 		connections: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "connections_total",
-			Help:      "The total number of client connections handled by the proxy",
+			Help:      "The total number of client connections handled by the proxy, counted when they start",
 		}, []string{"country"}),
+		active: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace,
+			Name:      "connections_active",
+			Help:      "The number of client connections being relayed now (Snowfall extension)",
+		}),
 		timeouts: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: Namespace,
 			Name:      "connection_timeouts_total",
@@ -62,7 +71,7 @@ func New(country func(netip.Addr) string) *Metrics {
 			Help:      "1 for the NAT type the proxy currently reports (Snowfall extension)",
 		}, []string{"type"}),
 	}
-	m.reg.MustRegister(m.connections, m.timeouts, m.inbound, m.outbound, m.natType)
+	m.reg.MustRegister(m.connections, m.active, m.timeouts, m.inbound, m.outbound, m.natType)
 	return m
 }
 
@@ -81,8 +90,8 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// ConnectionEnded implements proxy.Observer.
-func (m *Metrics) ConnectionEnded(ci proxy.ConnInfo) {
+// ConnectionStarted implements proxy.Observer.
+func (m *Metrics) ConnectionStarted(ci proxy.ConnInfo) {
 	cc := ""
 	if m.country != nil && ci.ClientAddr.IsValid() {
 		cc = m.country(ci.ClientAddr)
@@ -91,10 +100,22 @@ func (m *Metrics) ConnectionEnded(ci proxy.ConnInfo) {
 		cc = "??"
 	}
 	m.connections.WithLabelValues(cc).Inc()
-	// Tor's proxy exports KB; fractions keep the sums exact.
-	m.inbound.Add(float64(ci.ToClient) / 1000)
-	m.outbound.Add(float64(ci.FromClient) / 1000)
+	m.active.Inc()
 }
+
+// BytesRelayed implements proxy.Observer. Tor's proxy exports KB;
+// fractions keep the sums exact.
+func (m *Metrics) BytesRelayed(toClient, fromClient int) {
+	if toClient > 0 {
+		m.inbound.Add(float64(toClient) / 1000)
+	}
+	if fromClient > 0 {
+		m.outbound.Add(float64(fromClient) / 1000)
+	}
+}
+
+// ConnectionEnded implements proxy.Observer.
+func (m *Metrics) ConnectionEnded(proxy.ConnInfo) { m.active.Dec() }
 
 // ConnectionTimedOut implements proxy.Observer.
 func (m *Metrics) ConnectionTimedOut() { m.timeouts.Inc() }

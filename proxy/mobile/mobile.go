@@ -11,6 +11,7 @@ import (
 
 	"github.com/snowfall-pt/snowfall/internal/safelog"
 	"github.com/snowfall-pt/snowfall/proxy"
+	"github.com/snowfall-pt/snowfall/proxy/pionpeer"
 )
 
 // Logger receives log lines (already scrubbed of IP addresses).
@@ -48,10 +49,8 @@ func Start(s *Settings, log Logger) (*Proxy, error) {
 		BrokerURL: s.BrokerURL, RelayURL: s.RelayURL, NATProbeURL: s.NATProbeURL,
 		Capacity: s.Capacity, ProxyType: "iptproxy",
 	}
-	for _, u := range strings.Split(s.STUNURLs, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			cfg.STUNURLs = append(cfg.STUNURLs, u)
-		}
+	if err := withPion(&cfg, s.STUNURLs); err != nil {
+		return nil, err
 	}
 	if log != nil {
 		cfg.Logger = safelog.NewLogger(lineWriter{log}, slog.LevelInfo, false)
@@ -104,10 +103,8 @@ func SelfTest(s *Settings) (string, error) {
 		s = &Settings{}
 	}
 	cfg := proxy.Config{BrokerURL: s.BrokerURL, RelayURL: s.RelayURL, NATProbeURL: s.NATProbeURL}
-	for _, u := range strings.Split(s.STUNURLs, ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			cfg.STUNURLs = append(cfg.STUNURLs, u)
-		}
+	if err := withPion(&cfg, s.STUNURLs); err != nil {
+		return "", err
 	}
 	rep, err := proxy.SelfTest(context.Background(), cfg)
 	if err != nil {
@@ -117,6 +114,26 @@ func SelfTest(s *Settings) (string, error) {
 		return rep.String(), errors.New("self-test failed")
 	}
 	return rep.String(), nil
+}
+
+// withPion sets cfg's STUN servers from a comma-separated list and gives it
+// pion's WebRTC with them.
+func withPion(cfg *proxy.Config, stun string) error {
+	for _, u := range strings.Split(stun, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			cfg.STUNURLs = append(cfg.STUNURLs, u)
+		}
+	}
+	urls := cfg.STUNURLs
+	if urls == nil {
+		urls = []string{proxy.DefaultSTUNURL}
+	}
+	pf, err := pionpeer.New(pionpeer.Config{STUNURLs: urls})
+	if err != nil {
+		return err
+	}
+	cfg.PeerFactory = pf
+	return nil
 }
 
 // lineWriter turns log output into one callback per line.

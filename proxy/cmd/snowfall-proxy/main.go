@@ -26,6 +26,7 @@ import (
 	"github.com/snowfall-pt/snowfall/internal/version"
 	"github.com/snowfall-pt/snowfall/proxy"
 	"github.com/snowfall-pt/snowfall/proxy/metrics"
+	"github.com/snowfall-pt/snowfall/proxy/pionpeer"
 )
 
 func main() {
@@ -144,11 +145,11 @@ func parseRate(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// config turns the flags into a proxy configuration.
-func (o *options) config() (proxy.Config, error) {
-	var cfg proxy.Config
+// config turns the flags into a proxy configuration with pion as its
+// WebRTC, configured by wc.
+func (o *options) config() (cfg proxy.Config, wc pionpeer.Config, err error) {
 	if !strings.HasSuffix(o.pattern, "$") {
-		return cfg, fmt.Errorf(`-allowed-relay-hostname-pattern %q must end in "$"`, o.pattern)
+		return cfg, wc, fmt.Errorf(`-allowed-relay-hostname-pattern %q must end in "$"`, o.pattern)
 	}
 	cfg.BrokerURL = o.broker
 	cfg.RelayURL = o.relay
@@ -162,7 +163,7 @@ func (o *options) config() (proxy.Config, error) {
 	cfg.Capacity = int(o.capacity)
 	cfg.PollInterval = o.pollInterval
 	if o.pollInterval < proxy.MinPollInterval {
-		return cfg, fmt.Errorf("-poll-interval %v: must be at least %v", o.pollInterval, proxy.MinPollInterval)
+		return cfg, wc, fmt.Errorf("-poll-interval %v: must be at least %v", o.pollInterval, proxy.MinPollInterval)
 	}
 	cfg.KeepLocalAddresses = o.keepLocal
 	cfg.NATProbeURL = o.natProbe
@@ -180,26 +181,34 @@ func (o *options) config() (proxy.Config, error) {
 	if o.portRange != "" {
 		lo, hi, err := proxy.ParsePortRange(o.portRange)
 		if err != nil {
-			return cfg, fmt.Errorf("-ephemeral-ports-range: %w", err)
+			return cfg, wc, fmt.Errorf("-ephemeral-ports-range: %w", err)
 		}
-		cfg.WebRTC.PortMin, cfg.WebRTC.PortMax = lo, hi
+		wc.PortMin, wc.PortMax = lo, hi
 	}
 	if o.outbound != "" {
 		a, err := netip.ParseAddr(o.outbound)
 		if err != nil {
-			return cfg, fmt.Errorf("-outbound-address %q: not an IP address", o.outbound)
+			return cfg, wc, fmt.Errorf("-outbound-address %q: not an IP address", o.outbound)
 		}
 		if o.keepLocal {
-			return cfg, errors.New("-outbound-address and -keep-local-addresses exclude each other")
+			return cfg, wc, errors.New("-outbound-address and -keep-local-addresses exclude each other")
 		}
-		cfg.WebRTC.OutboundAddress = a
+		wc.OutboundAddress = a
 	}
-	bw, err := parseRate(o.bandwidth)
+	var bw int64
+	bw, err = parseRate(o.bandwidth)
 	if err != nil {
-		return cfg, err
+		return cfg, wc, err
 	}
 	cfg.BandwidthLimit = bw
-	return cfg, nil
+	wc.STUNURLs = cfg.STUNURLs
+	var pf *pionpeer.Factory
+	pf, err = pionpeer.New(wc)
+	if err != nil {
+		return cfg, wc, err
+	}
+	cfg.PeerFactory = pf
+	return cfg, wc, nil
 }
 
 // newLogger builds the log: a text log scrubbed of addresses unless unsafe
@@ -235,7 +244,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "snowfall-proxy %s\n", version.String())
 		return 0
 	}
-	cfg, err := o.config()
+	cfg, _, err := o.config()
 	if err != nil {
 		fmt.Fprintf(stderr, "snowfall-proxy: %v\n", err)
 		return 2

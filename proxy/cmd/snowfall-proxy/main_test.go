@@ -44,16 +44,16 @@ func TestFlagsToConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := o.config()
+	c, w, err := o.config()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Capacity != 3 || len(c.STUNURLs) != 2 || c.STUNURLs[1] != "stun:b:2" || c.BrokerURL != "http://127.0.0.1:1/" ||
 		c.RelayURL != "ws://127.0.0.1:2/" || c.Policy.Pattern != "^127.0.0.1$" || !c.Policy.AllowNonTLS ||
 		!c.Policy.AllowPrivate || c.NATRetestInterval >= 0 || c.SummaryInterval != 10*time.Minute ||
-		c.WebRTC.PortMin != 30000 || c.WebRTC.PortMax != 30100 || c.PollInterval != 3*time.Second ||
-		c.WebRTC.OutboundAddress != netip.MustParseAddr("203.0.113.5") || c.BandwidthLimit != 1000000 ||
-		c.ForceNATType != "unrestricted" {
+		w.PortMin != 30000 || w.PortMax != 30100 || c.PollInterval != 3*time.Second ||
+		w.OutboundAddress != netip.MustParseAddr("203.0.113.5") || c.BandwidthLimit != 1000000 ||
+		c.ForceNATType != "unrestricted" || len(w.STUNURLs) != 2 || c.PeerFactory == nil {
 		t.Errorf("config %+v", c)
 	}
 }
@@ -71,7 +71,7 @@ func TestBadFlags(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", args, err)
 		}
-		if _, err := o.config(); err == nil {
+		if _, _, err := o.config(); err == nil {
 			t.Errorf("%v accepted", args)
 		}
 	}
@@ -94,7 +94,7 @@ func TestVersion(t *testing.T) {
 
 func TestDisableStatsLogger(t *testing.T) {
 	o, _ := parseFlags([]string{"-disable-stats-logger"}, io.Discard)
-	c, _ := o.config()
+	c, _, _ := o.config()
 	if c.SummaryInterval >= 0 {
 		t.Errorf("summary interval %v", c.SummaryInterval)
 	}

@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -26,9 +24,10 @@ type fakeNet struct {
 	pollNATs              []string
 }
 
-func (f *fakeNet) RoundTrip(req *http.Request) (*http.Response, error) {
-	body, _ := io.ReadAll(req.Body)
-	req.Body.Close()
+// noMatch is the broker's reply when it has no client.
+const noMatch = `{"Status":"no match","Offer":"","NAT":"","RelayURL":""}`
+
+func (f *fakeNet) Post(ctx context.Context, url string, body []byte) ([]byte, error) {
 	if f.brokerDown.Load() {
 		return nil, errors.New("connection refused")
 	}
@@ -39,7 +38,7 @@ func (f *fakeNet) RoundTrip(req *http.Request) (*http.Response, error) {
 		f.pollNATs = append(f.pollNATs, rest[:strings.IndexByte(rest, '"')])
 	}
 	f.mu.Unlock()
-	return &http.Response{StatusCode: 200, Body: io.NopCloser(strings.NewReader(string(noMatch))), Request: req}, nil
+	return []byte(noMatch), nil
 }
 
 func (f *fakeNet) DialRelay(ctx context.Context, u *url.URL, _ func(netip.Addr) error) (net.Conn, error) {
@@ -81,10 +80,10 @@ func TestController(t *testing.T) {
 	store := &proxy.MemStore{}
 	var updates atomic.Int64
 	c := newController(platform{
-		peers:     func([]string) proxy.PeerFactory { return noPeers{} },
-		dialer:    fn,
-		transport: fn,
-		store:     store,
+		peers:  func([]string) proxy.PeerFactory { return noPeers{} },
+		dialer: fn,
+		poster: fn,
+		store:  store,
 	})
 	c.onUpdate(func(State) { updates.Add(1) })
 	fn.relayDown.Store(true)
@@ -141,11 +140,11 @@ func TestController(t *testing.T) {
 
 func TestControllerStartErrors(t *testing.T) {
 	c := newController(platform{
-		peers:     func([]string) proxy.PeerFactory { return noPeers{} },
-		dialer:    &fakeNet{},
-		transport: &fakeNet{},
-		store:     &proxy.MemStore{},
-		webrtc:    func() error { return errors.New("no RTCPeerConnection") },
+		peers:  func([]string) proxy.PeerFactory { return noPeers{} },
+		dialer: &fakeNet{},
+		poster: &fakeNet{},
+		store:  &proxy.MemStore{},
+		webrtc: func() error { return errors.New("no RTCPeerConnection") },
 	})
 	if err := c.Start(PageConfig{}); err == nil {
 		t.Fatal("started without WebRTC")

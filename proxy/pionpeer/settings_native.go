@@ -1,6 +1,6 @@
 //go:build !js
 
-package proxy
+package pionpeer
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 )
 
 // settingEngine returns pion's settings for a native proxy.
-func settingEngine(wc WebRTCConfig) (webrtc.SettingEngine, error) {
+func settingEngine(wc Config) (webrtc.SettingEngine, error) {
 	var se webrtc.SettingEngine
 	// No .local candidates: they leak nothing useful to a client and cost a
 	// multicast socket per peer.

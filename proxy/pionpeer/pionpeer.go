@@ -1,39 +1,61 @@
-package proxy
+// Package pionpeer is the proxy's native WebRTC: a proxy.PeerFactory on
+// pion/webrtc. It lives apart from the proxy core so that programs that
+// bring their own WebRTC (the browser proxy, on the browser's
+// RTCPeerConnection) do not link pion; snowfall-proxy, proxy/mobile and the
+// self-test inject it through proxy.Config.PeerFactory.
+package pionpeer
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/snowfall-pt/snowfall/proxy"
 )
 
-// ErrPeerFailed reports a peer connection that failed or closed before its
-// data channel opened.
-var ErrPeerFailed = errors.New("peer connection failed")
+// Config tunes the factory. Fields that a platform cannot honour are
+// ignored there.
+type Config struct {
+	// STUNURLs are the ICE servers (stun: URLs).
+	STUNURLs []string
+	// PortMin and PortMax restrict the local UDP ports; both zero means any.
+	PortMin, PortMax uint16
+	// OutboundAddress, when valid, is advertised in place of the host
+	// candidates' addresses (a host behind a 1:1 NAT or with several
+	// addresses).
+	OutboundAddress netip.Addr
+	// IncludeLoopback gathers loopback candidates too (tests only).
+	IncludeLoopback bool
+}
 
-// pionFactory is the PeerFactory built on pion/webrtc. On js/wasm pion wraps
-// the browser's RTCPeerConnection, so the same code serves both; only the
-// SettingEngine differs (webrtc_native.go, webrtc_js.go).
-type pionFactory struct {
+// Factory is the proxy.PeerFactory built on pion/webrtc.
+type Factory struct {
 	api    *webrtc.API
 	config webrtc.Configuration
 }
 
-// NewWebRTCFactory returns the default PeerFactory: pion/webrtc with the
-// given STUN servers, mDNS disabled, and the platform settings of wc.
-func NewWebRTCFactory(stunURLs []string, wc WebRTCConfig) (PeerFactory, error) {
-	se, err := settingEngine(wc)
+var _ proxy.PeerFactory = (*Factory)(nil)
+
+// New returns a factory with the STUN servers of c, mDNS disabled, and the
+// platform settings of c.
+func New(c Config) (*Factory, error) {
+	if (c.PortMin == 0) != (c.PortMax == 0) || c.PortMin > c.PortMax {
+		return nil, fmt.Errorf("ephemeral port range %d:%d: want min:max, both non-zero, min <= max", c.PortMin, c.PortMax)
+	}
+	se, err := settingEngine(c)
 	if err != nil {
 		return nil, err
 	}
 	var servers []webrtc.ICEServer
-	if len(stunURLs) > 0 {
-		servers = []webrtc.ICEServer{{URLs: append([]string(nil), stunURLs...)}}
+	if len(c.STUNURLs) > 0 {
+		servers = []webrtc.ICEServer{{URLs: append([]string(nil), c.STUNURLs...)}}
 	}
-	return &pionFactory{
+	return &Factory{
 		api:    webrtc.NewAPI(webrtc.WithSettingEngine(se)),
 		config: webrtc.Configuration{ICEServers: servers},
 	}, nil
@@ -58,13 +80,35 @@ func gather(ctx context.Context, pc *webrtc.PeerConnection, desc webrtc.SessionD
 	return ld.SDP, nil
 }
 
-// watchState returns a channel closed when pc fails or closes.
-func watchState(pc *webrtc.PeerConnection) <-chan struct{} {
+// deadState reports whether a peer in state s has lost its client. ICE
+// Disconnected counts: it comes about 5 s after the client's last
+// consent check, while Failed would come only after pion's 25 s failed
+// timeout, holding a capacity slot all that time for a client that is
+// gone. A client that merely blips reconnects from scratch (a new offer),
+// so nothing is lost by giving up at Disconnected.
+func deadState(s webrtc.PeerConnectionState) bool {
+	switch s {
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		return true
+	}
+	return false
+}
+
+// watchState returns a channel closed when pc has lost its peer
+// (deadState), and calls onDead (if set) once at that moment.
+func watchState(pc *webrtc.PeerConnection, onDead func()) <-chan struct{} {
 	failed := make(chan struct{})
 	var once sync.Once
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
-			once.Do(func() { close(failed) })
+		if deadState(s) {
+			once.Do(func() {
+				close(failed)
+				if onDead != nil {
+					// Not inline: closing the peer from its own callback
+					// can deadlock.
+					go onDead()
+				}
+			})
 		}
 	})
 	return failed
@@ -76,17 +120,21 @@ type pionAnswerer struct {
 	failed <-chan struct{}
 	opened chan net.Conn // the first data channel, once open
 
+	mu        sync.Mutex
+	conn      *dcConn // the accepted channel's conn, once there is one
 	closeOnce sync.Once
 }
 
 // NewAnswerer implements PeerFactory.
-func (f *pionFactory) NewAnswerer(ctx context.Context, offer string) (Answerer, error) {
+func (f *Factory) NewAnswerer(ctx context.Context, offer string) (proxy.Answerer, error) {
 	pc, err := f.api.NewPeerConnection(f.config)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	a := &pionAnswerer{pc: pc, opened: make(chan net.Conn, 1)}
-	a.failed = watchState(pc)
+	// A dead peer closes the relayed conn too, so the relay ends and the
+	// slot frees without waiting for the relay's inactivity timeout.
+	a.failed = watchState(pc, a.closeConn)
 	var once sync.Once
 	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
 		accepted := false
@@ -98,6 +146,9 @@ func (f *pionFactory) NewAnswerer(ctx context.Context, offer string) (Answerer, 
 		}
 		// Wrap before the channel opens so no message is missed.
 		conn := newDCConn(dc, a.closePeer)
+		a.mu.Lock()
+		a.conn = conn
+		a.mu.Unlock()
 		dc.OnOpen(func() { a.opened <- conn })
 	})
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
@@ -124,10 +175,23 @@ func (a *pionAnswerer) Accept(ctx context.Context) (net.Conn, error) {
 	case c := <-a.opened:
 		return c, nil
 	case <-a.failed:
-		return nil, ErrPeerFailed
+		return nil, proxy.ErrPeerFailed
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// closeConn ends the accepted conn (and with it the peer), or the peer
+// alone when no channel was accepted.
+func (a *pionAnswerer) closeConn() {
+	a.mu.Lock()
+	c := a.conn
+	a.mu.Unlock()
+	if c != nil {
+		c.Close()
+		return
+	}
+	a.closePeer()
 }
 
 func (a *pionAnswerer) closePeer() {
@@ -147,13 +211,13 @@ type pionOfferer struct {
 }
 
 // NewOfferer implements PeerFactory.
-func (f *pionFactory) NewOfferer(ctx context.Context, label string) (Offerer, error) {
+func (f *Factory) NewOfferer(ctx context.Context, label string) (proxy.Offerer, error) {
 	pc, err := f.api.NewPeerConnection(f.config)
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	o := &pionOfferer{pc: pc, open: make(chan struct{})}
-	o.failed = watchState(pc)
+	o.failed = watchState(pc, nil)
 	dc, err := pc.CreateDataChannel(label, nil)
 	if err != nil {
 		pc.Close()
@@ -185,7 +249,7 @@ func (o *pionOfferer) WaitOpen(ctx context.Context) error {
 	case <-o.open:
 		return nil
 	case <-o.failed:
-		return ErrPeerFailed
+		return proxy.ErrPeerFailed
 	case <-ctx.Done():
 		return ctx.Err()
 	}

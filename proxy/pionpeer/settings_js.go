@@ -1,11 +1,11 @@
 //go:build js
 
-package proxy
+package pionpeer
 
 import "github.com/pion/webrtc/v4"
 
 // settingEngine returns pion's settings in a browser, which chooses ports,
-// addresses and mDNS itself; WebRTCConfig is ignored there.
-func settingEngine(WebRTCConfig) (webrtc.SettingEngine, error) {
+// addresses and mDNS itself; Config is ignored there.
+func settingEngine(Config) (webrtc.SettingEngine, error) {
 	return webrtc.SettingEngine{}, nil
 }
