@@ -49,9 +49,7 @@ func ProbeNAT(ctx context.Context, pf PeerFactory, poster Poster, probeURL strin
 	sdp := off.Offer()
 	res.Offered = true
 	res.Reflexive = hasReflexive(sdp)
-	if !keepLocal {
-		sdp = iceaddr.StripLocalCandidates(sdp)
-	}
+	sdp = iceaddr.Redact(sdp, keepLocal)
 	offer, err := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeOffer, SDP: sdp})
 	if err != nil {
 		return res, fmt.Errorf("NAT probe offer: %w", err)

@@ -368,9 +368,7 @@ func (p *Proxy) serve(ctx context.Context, sid string, resp *messages.ProxyPollR
 	}
 	defer peer.Close()
 	answerSDP := peer.Answer()
-	if !p.cfg.KeepLocalAddresses {
-		answerSDP = iceaddr.StripLocalCandidates(answerSDP)
-	}
+	answerSDP = iceaddr.Redact(answerSDP, p.cfg.KeepLocalAddresses)
 	answer, err := sdpwire.Encode(sdpwire.Desc{Type: sdpwire.TypeAnswer, SDP: answerSDP})
 	if err != nil {
 		log.Warn("dropping client: cannot encode answer", "err", err)

@@ -214,9 +214,7 @@ func (h *Handler) answer(ctx context.Context, offer string) (string, error) {
 		return fail(errors.New("no local description"))
 	}
 	sdp := ld.SDP
-	if !h.cfg.KeepLocalAddresses {
-		sdp = iceaddr.StripLocalCandidates(sdp)
-	}
+	sdp = iceaddr.Redact(sdp, h.cfg.KeepLocalAddresses)
 	answer, err := sdpjson.Encode(&webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp})
 	if err != nil {
 		return fail(err)
