@@ -136,7 +136,8 @@ func (f *fakePeers) NewOfferer(ctx context.Context, label string) (Offerer, erro
 }
 
 func (a *fakeAnswerer) Answer() string {
-	return "v=0\r\na=candidate:1 1 udp 1 192.168.1.2 9 typ host\r\na=candidate:2 1 udp 1 198.51.100.7 9 typ host\r\n"
+	return "v=0\r\na=candidate:1 1 udp 1 192.168.1.2 9 typ host\r\na=candidate:2 1 udp 1 198.51.100.7 9 typ host\r\n" +
+		"a=candidate:3 1 udp 1 203.0.113.9 4000 typ srflx raddr 192.168.1.2 rport 5000\r\n"
 }
 
 func (a *fakeAnswerer) Accept(ctx context.Context) (net.Conn, error) {
@@ -318,6 +319,9 @@ func TestCapacityUnderBurst(t *testing.T) {
 		}
 		if strings.Contains(desc.SDP, "192.168.1.2") || !strings.Contains(desc.SDP, "198.51.100.7") {
 			t.Errorf("local candidates not stripped (or public ones lost): %q", desc.SDP)
+		}
+		if !strings.Contains(desc.SDP, "203.0.113.9 4000 typ srflx raddr 0.0.0.0 rport 0") {
+			t.Errorf("related address of the srflx candidate not hidden: %q", desc.SDP)
 		}
 	}
 	b.mu.Unlock()
