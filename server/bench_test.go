@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
@@ -21,17 +22,19 @@ func BenchmarkPumpUp(b *testing.B) {
 	for range packets {
 		stream, _ = encapsulation.AppendData(stream, pkt)
 	}
-	pconn := turbotunnel.NewQueuePacketConn(instanceAddr(0), time.Minute)
-	defer pconn.Close()
+	in := newIntake(DefaultCarrierQueue)
+	defer in.close()
 	go func() {
 		buf := make([]byte, 1500)
 		for {
-			if _, _, err := pconn.ReadFrom(buf); err != nil {
+			if _, _, err := in.read(buf); err != nil {
 				return
 			}
 		}
 	}()
-	id := turbotunnel.ClientID{1}
+	s := &Server{limits: newLimitLogger(slog.New(slog.DiscardHandler))}
+	inl := in.newInlet(turbotunnel.ClientID{1})
+	slot := &carrier{}
 	r := bytes.NewReader(stream)
 	br := bufio.NewReaderSize(r, readBufferSize)
 	b.SetBytes(int64(len(stream)))
@@ -39,7 +42,7 @@ func BenchmarkPumpUp(b *testing.B) {
 	for b.Loop() {
 		r.Reset(stream)
 		br.Reset(r)
-		if err := pumpUp(br, pconn, id); err != nil {
+		if err := s.pumpUp(br, inl, slot); err != nil {
 			b.Fatal(err)
 		}
 	}

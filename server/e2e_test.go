@@ -231,7 +231,7 @@ func newTestClientHTTP(t *testing.T, url string, httpClient *http.Client) *testC
 		t.Fatal(err)
 	}
 	conn.SetStreamMode(true)
-	conn.SetWindowSize(kcpWindow, kcpWindow)
+	conn.SetWindowSize(65535, 65535)
 	conn.SetNoDelay(0, 0, 0, 1)
 	cfg := smux.DefaultConfig()
 	cfg.Version = 2

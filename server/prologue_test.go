@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"log/slog"
 	"testing"
 	"testing/iotest"
-	"time"
 
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 )
@@ -83,10 +83,16 @@ func FuzzCarrierStream(f *testing.F) {
 	f.Add(cat(p, []byte{0xca, 0x78}, make([]byte, 1400))) // exactly the limit
 	f.Add(cat(p, []byte{0x40, 0x04, 0, 0, 0, 0, 0x80}))   // non-minimal padding, empty data
 	f.Add(turbotunnel.Token[:3])
+	// One intake and one stub Server for the whole run: setting up a KCP
+	// engine per input is what made this target slow.
+	in := newIntake(DefaultCarrierQueue)
+	defer in.close()
+	s := &Server{limits: newLimitLogger(slog.New(slog.DiscardHandler))}
+	r := bufio.NewReader(nil)
+	br := bytes.NewReader(nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pconn := turbotunnel.NewQueuePacketConn(instanceAddr(0), time.Minute)
-		defer pconn.Close()
-		r := bufio.NewReader(bytes.NewReader(b))
+		br.Reset(b)
+		r.Reset(br)
 		cid, err := readPrologue(r)
 		if err != nil {
 			if !errors.Is(err, errNoPrologue) && !errors.Is(err, errShortPrologue) && !errors.Is(err, errBadToken) {
@@ -94,9 +100,29 @@ func FuzzCarrierStream(f *testing.F) {
 			}
 			return
 		}
-		err = pumpUp(r, pconn, cid)
+		l := in.newInlet(cid)
+		slot := &carrier{}
+		err = s.pumpUp(r, l, slot)
 		if err != nil && !errors.Is(err, errOversizedChunk) && !errors.Is(err, errMalformedChunk) && !errors.Is(err, errTruncatedChunk) {
 			t.Fatalf("pumpUp: unexpected error %v", err)
 		}
+		// What was queued is bounded by the inlet, and every packet came
+		// from this inlet's ClientID and fits a chunk.
+		buf := make([]byte, MaxChunkLen+1)
+		for got := 0; ; got++ {
+			p, addr, ok := in.next()
+			if !ok {
+				break
+			}
+			if got >= DefaultCarrierQueue {
+				t.Fatalf("more than %d packets queued by one inlet", DefaultCarrierQueue)
+			}
+			if addr != cid || len(p) > MaxChunkLen {
+				t.Fatalf("packet of %d bytes from %v, want at most %d from %v", len(p), addr, MaxChunkLen, cid)
+			}
+			copy(buf, p)
+			putPacketBuf(p)
+		}
+		l.close()
 	})
 }

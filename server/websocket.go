@@ -33,19 +33,31 @@ var (
 	errOversizedChunk = fmt.Errorf("chunk longer than %d bytes", MaxChunkLen)
 	errMalformedChunk = errors.New("malformed chunk")
 	errTruncatedChunk = errors.New("stream ended inside a chunk")
+	errSessionLimit   = errors.New("session limit reached")
 )
 
 // ServeHTTP upgrades any request to a WebSocket and serves the turbotunnel
-// on it. Requests beyond Config.MaxWebSockets get 503.
+// on it. When the WebSocket slots (Config.MaxWebSockets, or
+// MaxWebSocketsPerSource for the request's source) are taken, a
+// connection without a prologue or long idle is evicted to make room; if
+// there is none, the request gets 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if n := s.webSockets.Add(1); n > int64(s.cfg.MaxWebSockets) {
-		s.webSockets.Add(-1)
+	src := sourceKey(r.RemoteAddr)
+	slot, result := s.slots.acquire(src, time.Now())
+	switch result {
+	case slotFull, slotSourceFull:
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
-		s.logger.Debug("refusing WebSocket: limit reached", "limit", s.cfg.MaxWebSockets)
+		if result == slotFull {
+			s.limits.reached("max-websockets", s.cfg.MaxWebSockets)
+		} else {
+			s.limits.reached("max-websockets-per-source", s.cfg.MaxWebSocketsPerSource)
+		}
 		return
+	case slotEvicted:
+		s.limits.reached("websocket-eviction", s.cfg.MaxWebSockets, "note", "evicted an idle or pre-prologue WebSocket")
 	}
-	defer s.webSockets.Add(-1)
+	defer s.slots.release(slot)
 
 	clientIP := ParseClientIP(r.URL.Query().Get("client_ip"))
 	conn, err := websocketconn.Accept(w, r)
@@ -53,10 +65,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logger.Debug("WebSocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
+	if !s.slots.attach(slot, conn) {
+		conn.Close()
+		return
+	}
 	// Server.Close ends every WebSocket.
 	stop := context.AfterFunc(s.ctx, func() { conn.Close() })
 	defer stop()
-	err = s.serveWebSocket(conn, clientIP)
+	err = s.serveWebSocket(conn, slot, clientIP)
 	conn.Close()
 	switch {
 	case err == nil, errors.Is(err, errNoPrologue):
@@ -69,15 +85,24 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// idleReader sets a read deadline before each read of the underlying
-// conn, so a peer that goes silent is dropped.
-type idleReader struct {
-	conn    net.Conn
-	timeout time.Duration
+// carrierReader sets the read deadline before each read of the underlying
+// conn: the prologue must arrive within prologue of the request, and after
+// it a data chunk within idle of the last one. Padding does not count, so
+// a peer that trickles padding to hold its slot is dropped all the same.
+type carrierReader struct {
+	conn           net.Conn
+	slot           *carrier
+	prologue, idle time.Duration
 }
 
-func (r idleReader) Read(p []byte) (int, error) {
-	if err := r.conn.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
+func (r carrierReader) Read(p []byte) (int, error) {
+	var deadline time.Time
+	if d := r.slot.data.Load(); d == 0 {
+		deadline = time.Unix(0, r.slot.opened).Add(r.prologue)
+	} else {
+		deadline = time.Unix(0, d).Add(r.idle)
+	}
+	if err := r.conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
 	return r.conn.Read(p)
@@ -110,23 +135,35 @@ func readPrologue(r io.Reader) (turbotunnel.ClientID, error) {
 
 // serveWebSocket runs the turbotunnel on one carrier connection until
 // either direction fails.
-func (s *Server) serveWebSocket(conn net.Conn, clientIP netip.Addr) error {
-	br := bufio.NewReaderSize(idleReader{conn, s.cfg.IdleTimeout}, readBufferSize)
+func (s *Server) serveWebSocket(conn net.Conn, slot *carrier, clientIP netip.Addr) error {
+	br := bufio.NewReaderSize(carrierReader{conn, slot, s.cfg.PrologueTimeout, s.cfg.IdleTimeout}, readBufferSize)
 	id, err := readPrologue(br)
 	if err != nil {
 		return err
 	}
+	slot.touch(time.Now())
+	switch s.sessions.admit(id, slot.src) {
+	case admitTotal:
+		s.limits.reached("max-sessions", s.cfg.MaxSessions)
+		return errSessionLimit
+	case admitSource:
+		s.limits.reached("max-sessions-per-source", s.cfg.MaxSessionsPerSource)
+		return errSessionLimit
+	}
+	defer s.sessions.leave(id)
 	if clientIP.IsValid() {
 		s.clientIDs.Set(id, clientIP)
 	}
-	pconn := s.instances[instanceIndex(id, len(s.instances))].pconn
+	inst := s.instances[instanceIndex(id, len(s.instances))]
+	in := inst.in.newInlet(id)
+	defer in.close()
 
 	done := make(chan struct{})
 	downErr := make(chan error, 1)
 	go func() {
-		downErr <- s.pumpDown(conn, pconn, id, done)
+		downErr <- s.pumpDown(conn, inst.pconn, id, done)
 	}()
-	err = pumpUp(br, pconn, id)
+	err = s.pumpUp(br, in, slot)
 	close(done)
 	// Closing the conn unblocks a downstream write in progress.
 	conn.Close()
@@ -136,17 +173,18 @@ func (s *Server) serveWebSocket(conn net.Conn, clientIP netip.Addr) error {
 	return err
 }
 
-// pumpUp moves packets from the client into the KCP engine. It returns nil
-// at a clean end of stream.
-func pumpUp(r io.Reader, pconn *turbotunnel.QueuePacketConn, id turbotunnel.ClientID) error {
+// pumpUp moves packets from the client into its inlet of the KCP engine.
+// It returns nil at a clean end of stream.
+func (s *Server) pumpUp(r io.Reader, in *inlet, slot *carrier) error {
 	buf := make([]byte, MaxChunkLen)
-	// Converted once: a ClientID in an interface costs an allocation.
-	var addr net.Addr = id
 	for {
 		n, err := encapsulation.ReadData(r, buf)
 		switch {
 		case err == nil:
-			pconn.QueueIncoming(buf[:n], addr)
+			slot.touch(time.Now())
+			if !in.queue(buf[:n]) {
+				s.limits.reached("carrier-queue", s.cfg.CarrierQueue, "note", "a WebSocket sends faster than its share of the KCP engine; packets dropped")
+			}
 		case err == io.EOF:
 			return nil
 		case errors.Is(err, io.ErrShortBuffer):

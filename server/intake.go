@@ -1,0 +1,224 @@
+package server
+
+import (
+	"net"
+	"sync"
+	"time"
+
+	"github.com/snowfall-pt/snowfall/common/turbotunnel"
+)
+
+// intake is the incoming side of one KCP engine. Every WebSocket feeding
+// the engine gets an inlet with a small queue of its own, and the engine's
+// reader takes packets from the inlets in turn: a WebSocket that floods
+// fills only its own inlet (and loses what does not fit there), while the
+// others still get their share of the engine.
+type intake struct {
+	perInlet int
+
+	mu     sync.Mutex
+	ready  []*inlet      // inlets holding packets, in service order
+	wake   chan struct{} // signalled when ready becomes non-empty
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newIntake(perInlet int) *intake {
+	return &intake{
+		perInlet: perInlet,
+		wake:     make(chan struct{}, 1),
+		closed:   make(chan struct{}),
+	}
+}
+
+// inlet is one WebSocket's queue into an intake. Its methods other than
+// queue and close are called with the intake's lock held.
+type inlet struct {
+	in     *intake
+	addr   net.Addr
+	ring   [][]byte // circular, len(ring) == capacity once grown
+	head   int
+	n      int
+	queued bool // in in.ready
+	gone   bool
+	drops  int // packets dropped because the ring was full
+}
+
+// newInlet returns an inlet whose packets come from addr.
+func (in *intake) newInlet(addr net.Addr) *inlet {
+	return &inlet{in: in, addr: addr}
+}
+
+// queue queues a copy of p, in a buffer sized to it. It reports false if
+// the packet was dropped because this inlet's queue is full.
+func (l *inlet) queue(p []byte) bool {
+	in := l.in
+	in.mu.Lock()
+	if l.gone {
+		in.mu.Unlock()
+		return true
+	}
+	if l.n == in.perInlet {
+		l.drops++
+		in.mu.Unlock()
+		return false
+	}
+	if l.n == len(l.ring) {
+		l.grow()
+	}
+	buf := getPacketBuf(len(p))
+	copy(buf, p)
+	l.ring[(l.head+l.n)%len(l.ring)] = buf
+	l.n++
+	if !l.queued {
+		l.queued = true
+		in.ready = append(in.ready, l)
+		if len(in.ready) == 1 {
+			select {
+			case in.wake <- struct{}{}:
+			default:
+			}
+		}
+	}
+	in.mu.Unlock()
+	return true
+}
+
+// grow doubles the ring, up to perInlet: most WebSockets never have more
+// than a packet or two waiting, so they should not pay for a full ring.
+func (l *inlet) grow() {
+	size := min(max(2*len(l.ring), 4), l.in.perInlet)
+	ring := make([][]byte, size)
+	for i := range l.n {
+		ring[i] = l.ring[(l.head+i)%len(l.ring)]
+	}
+	l.ring, l.head = ring, 0
+}
+
+// close drops the packets still queued; the inlet takes no more.
+func (l *inlet) close() {
+	in := l.in
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	l.gone = true
+	for l.n > 0 {
+		putPacketBuf(l.pop())
+	}
+	// A queued inlet stays in ready until the reader reaches it and
+	// finds it empty.
+}
+
+func (l *inlet) pop() []byte {
+	p := l.ring[l.head]
+	l.ring[l.head] = nil
+	l.head = (l.head + 1) % len(l.ring)
+	l.n--
+	return p
+}
+
+// next takes one packet from the inlet at the head of the service order,
+// which then goes to the back if it has more. ok is false if none waits.
+func (in *intake) next() (p []byte, addr net.Addr, ok bool) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for len(in.ready) > 0 {
+		l := in.ready[0]
+		in.ready[0] = nil
+		in.ready = in.ready[1:]
+		if l.n == 0 {
+			l.queued = false
+			continue
+		}
+		p = l.pop()
+		if l.n > 0 {
+			in.ready = append(in.ready, l)
+		} else {
+			l.queued = false
+		}
+		return p, l.addr, true
+	}
+	return nil, nil, false
+}
+
+// read blocks until a packet is waiting, copies it into p and recycles it.
+func (in *intake) read(p []byte) (int, net.Addr, error) {
+	for {
+		if pkt, addr, ok := in.next(); ok {
+			n := copy(p, pkt)
+			putPacketBuf(pkt)
+			return n, addr, nil
+		}
+		select {
+		case <-in.wake:
+		case <-in.closed:
+			return 0, nil, net.ErrClosed
+		}
+	}
+}
+
+func (in *intake) close() { in.once.Do(func() { close(in.closed) }) }
+
+// Packet buffers for the intake come in a few sizes, so that a queued
+// packet holds about as much memory as it has bytes: most packets are
+// either acknowledgements (tens of bytes) or full segments. Pools hold
+// pointers to arrays, which go in and out of an interface without
+// allocating.
+var (
+	pool64   = sync.Pool{New: func() any { return new([64]byte) }}
+	pool256  = sync.Pool{New: func() any { return new([256]byte) }}
+	pool1024 = sync.Pool{New: func() any { return new([1024]byte) }}
+	poolMax  = sync.Pool{New: func() any { return new([MaxChunkLen]byte) }}
+)
+
+// getPacketBuf returns a buffer of length n <= MaxChunkLen.
+func getPacketBuf(n int) []byte {
+	switch {
+	case n <= 64:
+		return pool64.Get().(*[64]byte)[:n]
+	case n <= 256:
+		return pool256.Get().(*[256]byte)[:n]
+	case n <= 1024:
+		return pool1024.Get().(*[1024]byte)[:n]
+	default:
+		return poolMax.Get().(*[MaxChunkLen]byte)[:n]
+	}
+}
+
+// putPacketBuf recycles a buffer from getPacketBuf; nothing may use p
+// afterwards.
+func putPacketBuf(p []byte) {
+	switch cap(p) {
+	case 64:
+		pool64.Put((*[64]byte)(p[:64]))
+	case 256:
+		pool256.Put((*[256]byte)(p[:256]))
+	case 1024:
+		pool1024.Put((*[1024]byte)(p[:1024]))
+	case MaxChunkLen:
+		poolMax.Put((*[MaxChunkLen]byte)(p[:MaxChunkLen]))
+	}
+}
+
+// engineConn is the net.PacketConn a KCP engine runs on: reads come from
+// the fair intake, writes go to the per-ClientID queues of the
+// QueuePacketConn that the WebSockets drain.
+type engineConn struct {
+	*turbotunnel.QueuePacketConn
+	in *intake
+}
+
+func (c *engineConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, addr, err := c.in.read(p)
+	if err != nil {
+		return 0, nil, &net.OpError{Op: "read", Net: "turbotunnel", Source: c.LocalAddr(), Err: err}
+	}
+	return n, addr, nil
+}
+
+func (c *engineConn) Close() error {
+	c.in.close()
+	return c.QueuePacketConn.Close()
+}
+
+// Deadlines are not supported, as on QueuePacketConn.
+func (c *engineConn) SetReadDeadline(time.Time) error { return nil }
