@@ -1,52 +1,13 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
 	"io"
-	"log/slog"
 	"net"
 	"testing"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/encapsulation"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 )
-
-// BenchmarkPumpUp measures the per-packet cost of the upstream path:
-// decapsulation and queueing into a KCP engine, which a reader drains.
-func BenchmarkPumpUp(b *testing.B) {
-	const packets = 1000
-	var stream []byte
-	pkt := make([]byte, 1200)
-	for range packets {
-		stream, _ = encapsulation.AppendData(stream, pkt)
-	}
-	in := newIntake(DefaultCarrierQueue)
-	defer in.close()
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := in.read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	s := &Server{limits: newLimitLogger(slog.New(slog.DiscardHandler))}
-	inl := in.newInlet(turbotunnel.ClientID{1})
-	slot := &carrier{}
-	r := bytes.NewReader(stream)
-	br := bufio.NewReaderSize(r, readBufferSize)
-	b.SetBytes(int64(len(stream)))
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Reset(stream)
-		br.Reset(r)
-		if err := s.pumpUp(br, inl, slot); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 // discardConn is a net.Conn whose writes vanish.
 type discardConn struct{ net.Conn }

@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/binary"
 	"fmt"
+	"net"
 	"sync/atomic"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/xtaci/smux"
 
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
+	"github.com/snowfall-pt/snowfall/server/carrier"
 )
 
 // KCP and smux parameters of the reference bridge (PROTOCOL.md §6.3, §6.4).
@@ -45,17 +47,17 @@ func (a instanceAddr) String() string  { return fmt.Sprintf("turbotunnel-%d", in
 // per-ClientID queues of pconn, which the WebSockets drain.
 type kcpInstance struct {
 	pconn *turbotunnel.QueuePacketConn
-	in    *intake
+	in    *carrier.Intake
 	ln    *kcp.Listener
 }
 
 func newKCPInstance(i int, queueTimeout time.Duration, perCarrier int) (*kcpInstance, error) {
 	pconn := turbotunnel.NewQueuePacketConn(instanceAddr(i), queueTimeout)
-	in := newIntake(perCarrier)
+	in := carrier.NewIntake(perCarrier)
 	// No encryption, no FEC: packets are bare KCP segments.
 	ln, err := kcp.ServeConn(nil, 0, 0, &engineConn{QueuePacketConn: pconn, in: in})
 	if err != nil {
-		in.close()
+		in.Close()
 		pconn.Close()
 		return nil, fmt.Errorf("server: starting KCP engine %d: %w", i, err)
 	}
@@ -64,7 +66,7 @@ func newKCPInstance(i int, queueTimeout time.Duration, perCarrier int) (*kcpInst
 
 func (inst *kcpInstance) close() {
 	inst.ln.Close()
-	inst.in.close()
+	inst.in.Close()
 	inst.pconn.Close()
 }
 
@@ -189,3 +191,27 @@ func (s *Server) serveSession(conn *kcp.UDPSession, id turbotunnel.ClientID) {
 		}
 	}
 }
+
+// engineConn is the net.PacketConn a KCP engine runs on: reads come from
+// the fair intake, writes go to the per-ClientID queues of the
+// QueuePacketConn that the WebSockets drain.
+type engineConn struct {
+	*turbotunnel.QueuePacketConn
+	in *carrier.Intake
+}
+
+func (c *engineConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, addr, err := c.in.Read(p)
+	if err != nil {
+		return 0, nil, &net.OpError{Op: "read", Net: "turbotunnel", Source: c.LocalAddr(), Err: err}
+	}
+	return n, addr, nil
+}
+
+func (c *engineConn) Close() error {
+	c.in.Close()
+	return c.QueuePacketConn.Close()
+}
+
+// Deadlines are not supported, as on QueuePacketConn.
+func (c *engineConn) SetReadDeadline(time.Time) error { return nil }

@@ -18,12 +18,12 @@ type carrierSlots struct {
 	minIdle        time.Duration
 
 	mu    sync.Mutex
-	all   map[*carrier]struct{}
+	all   map[*slot]struct{}
 	bySrc map[netip.Prefix]int
 }
 
-// carrier is one WebSocket's slot and what eviction needs to know of it.
-type carrier struct {
+// slot is one WebSocket's slot and what eviction needs to know of it.
+type slot struct {
 	src    netip.Prefix
 	opened int64        // UnixNano of the request
 	data   atomic.Int64 // UnixNano of the last data chunk; 0 before the prologue
@@ -39,7 +39,7 @@ func newCarrierSlots(max, perSource int, minIdle time.Duration) *carrierSlots {
 		max:       max,
 		perSource: perSource,
 		minIdle:   minIdle,
-		all:       make(map[*carrier]struct{}),
+		all:       make(map[*slot]struct{}),
 		bySrc:     make(map[netip.Prefix]int),
 	}
 }
@@ -54,10 +54,10 @@ const (
 
 // acquire takes a slot for a connection from src, evicting another if it
 // must. It returns the slot (nil if refused) and what happened.
-func (s *carrierSlots) acquire(src netip.Prefix, now time.Time) (*carrier, int) {
+func (s *carrierSlots) acquire(src netip.Prefix, now time.Time) (*slot, int) {
 	s.mu.Lock()
 	result := slotOK
-	var victim *carrier
+	var victim *slot
 	switch {
 	case src.IsValid() && s.perSource >= 0 && s.bySrc[src] >= s.perSource:
 		victim = s.victimLocked(now, src, true)
@@ -79,7 +79,7 @@ func (s *carrierSlots) acquire(src netip.Prefix, now time.Time) (*carrier, int) 
 		closeConn = victim.conn
 		s.removeLocked(victim)
 	}
-	c := &carrier{src: src, opened: now.UnixNano()}
+	c := &slot{src: src, opened: now.UnixNano()}
 	s.all[c] = struct{}{}
 	if src.IsValid() {
 		s.bySrc[src]++
@@ -93,8 +93,8 @@ func (s *carrierSlots) acquire(src netip.Prefix, now time.Time) (*carrier, int) 
 
 // victimLocked picks the connection to evict (restricted to src if
 // sameSource), or nil if every one is in use.
-func (s *carrierSlots) victimLocked(now time.Time, src netip.Prefix, sameSource bool) *carrier {
-	var pre, idle *carrier
+func (s *carrierSlots) victimLocked(now time.Time, src netip.Prefix, sameSource bool) *slot {
+	var pre, idle *slot
 	idleSince := now.Add(-s.minIdle).UnixNano()
 	for c := range s.all {
 		if sameSource && c.src != src {
@@ -117,7 +117,7 @@ func (s *carrierSlots) victimLocked(now time.Time, src netip.Prefix, sameSource 
 	return idle
 }
 
-func (s *carrierSlots) removeLocked(c *carrier) {
+func (s *carrierSlots) removeLocked(c *slot) {
 	if c.gone {
 		return
 	}
@@ -133,7 +133,7 @@ func (s *carrierSlots) removeLocked(c *carrier) {
 // attach records the connection of slot c, so that eviction can close it.
 // It reports false (and the caller should close conn) if c was evicted
 // meanwhile.
-func (s *carrierSlots) attach(c *carrier, conn net.Conn) bool {
+func (s *carrierSlots) attach(c *slot, conn net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.evicted {
@@ -144,7 +144,7 @@ func (s *carrierSlots) attach(c *carrier, conn net.Conn) bool {
 }
 
 // release gives slot c back, unless eviction took it already.
-func (s *carrierSlots) release(c *carrier) {
+func (s *carrierSlots) release(c *slot) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.conn = nil
@@ -159,4 +159,4 @@ func (s *carrierSlots) len() int {
 }
 
 // touch records that c carried a data chunk now.
-func (c *carrier) touch(now time.Time) { c.data.Store(now.UnixNano()) }
+func (c *slot) touch(now time.Time) { c.data.Store(now.UnixNano()) }

@@ -5,36 +5,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/encapsulation"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 	"github.com/snowfall-pt/snowfall/common/websocketconn"
+	"github.com/snowfall-pt/snowfall/server/carrier"
 )
 
-// MaxChunkLen is the longest data chunk accepted from a client. Clients keep
-// KCP packets within turbotunnel.MaxPacketSize (PROTOCOL.md §6.2); a longer
-// chunk means a broken or hostile peer, and its connection is closed.
-const MaxChunkLen = turbotunnel.MaxPacketSize
+// MaxChunkLen is the longest data chunk accepted from a client.
+const MaxChunkLen = carrier.MaxChunkLen
 
 // readBufferSize is the buffered reader per WebSocket: enough for a few
 // maximum-size chunks per read call.
 const readBufferSize = 4096
 
-// Errors that end a WebSocket; the log line names them.
-var (
-	errNoPrologue     = errors.New("closed before the prologue")
-	errBadToken       = errors.New("wrong turbotunnel token")
-	errShortPrologue  = errors.New("truncated prologue")
-	errOversizedChunk = fmt.Errorf("chunk longer than %d bytes", MaxChunkLen)
-	errMalformedChunk = errors.New("malformed chunk")
-	errTruncatedChunk = errors.New("stream ended inside a chunk")
-	errSessionLimit   = errors.New("session limit reached")
-)
+// errSessionLimit ends a WebSocket whose new ClientID would exceed a
+// session limit.
+var errSessionLimit = errors.New("session limit reached")
 
 // ServeHTTP upgrades any request to a WebSocket and serves the turbotunnel
 // on it. When the WebSocket slots (Config.MaxWebSockets, or
@@ -75,10 +65,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	err = s.serveWebSocket(conn, slot, clientIP)
 	conn.Close()
 	switch {
-	case err == nil, errors.Is(err, errNoPrologue):
+	case err == nil, errors.Is(err, carrier.ErrNoPrologue):
 		// Ordinary end; proxies open connections they never use.
-	case errors.Is(err, errBadToken), errors.Is(err, errShortPrologue),
-		errors.Is(err, errOversizedChunk), errors.Is(err, errMalformedChunk):
+	case errors.Is(err, carrier.ErrBadToken), errors.Is(err, carrier.ErrShortPrologue),
+		errors.Is(err, carrier.ErrOversizedChunk), errors.Is(err, carrier.ErrMalformedChunk):
 		s.logger.Info("closed WebSocket", "remote", r.RemoteAddr, "err", err)
 	default:
 		s.logger.Debug("WebSocket ended", "remote", r.RemoteAddr, "err", err)
@@ -91,7 +81,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // a peer that trickles padding to hold its slot is dropped all the same.
 type carrierReader struct {
 	conn           net.Conn
-	slot           *carrier
+	slot           *slot
 	prologue, idle time.Duration
 }
 
@@ -108,36 +98,11 @@ func (r carrierReader) Read(p []byte) (int, error) {
 	return r.conn.Read(p)
 }
 
-// readPrologue reads the token and ClientID that start every carrier stream
-// (PROTOCOL.md §6.1).
-func readPrologue(r io.Reader) (turbotunnel.ClientID, error) {
-	var buf [len(turbotunnel.Token) + len(turbotunnel.ClientID{})]byte
-	n, err := io.ReadFull(r, buf[:len(turbotunnel.Token)])
-	switch {
-	case err == io.EOF:
-		return turbotunnel.ClientID{}, errNoPrologue
-	case err == io.ErrUnexpectedEOF:
-		return turbotunnel.ClientID{}, errShortPrologue
-	case err != nil:
-		return turbotunnel.ClientID{}, fmt.Errorf("reading prologue: %w", err)
-	}
-	if [8]byte(buf[:n]) != turbotunnel.Token {
-		return turbotunnel.ClientID{}, errBadToken
-	}
-	if _, err := io.ReadFull(r, buf[n:]); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return turbotunnel.ClientID{}, errShortPrologue
-		}
-		return turbotunnel.ClientID{}, fmt.Errorf("reading prologue: %w", err)
-	}
-	return turbotunnel.ClientID(buf[n:]), nil
-}
-
 // serveWebSocket runs the turbotunnel on one carrier connection until
 // either direction fails.
-func (s *Server) serveWebSocket(conn net.Conn, slot *carrier, clientIP netip.Addr) error {
+func (s *Server) serveWebSocket(conn net.Conn, slot *slot, clientIP netip.Addr) error {
 	br := bufio.NewReaderSize(carrierReader{conn, slot, s.cfg.PrologueTimeout, s.cfg.IdleTimeout}, readBufferSize)
-	id, err := readPrologue(br)
+	id, err := carrier.ReadPrologue(br)
 	if err != nil {
 		return err
 	}
@@ -155,15 +120,17 @@ func (s *Server) serveWebSocket(conn net.Conn, slot *carrier, clientIP netip.Add
 		s.clientIDs.Set(id, clientIP)
 	}
 	inst := s.instances[instanceIndex(id, len(s.instances))]
-	in := inst.in.newInlet(id)
-	defer in.close()
+	in := inst.in.NewInlet(id)
+	defer in.Close()
 
 	done := make(chan struct{})
 	downErr := make(chan error, 1)
 	go func() {
 		downErr <- s.pumpDown(conn, inst.pconn, id, done)
 	}()
-	err = s.pumpUp(br, in, slot)
+	err = carrier.Pump(br, in, &slot.data, func() {
+		s.limits.reached("carrier-queue", s.cfg.CarrierQueue, "note", "a WebSocket sends faster than its share of the KCP engine; packets dropped")
+	})
 	close(done)
 	// Closing the conn unblocks a downstream write in progress.
 	conn.Close()
@@ -171,32 +138,6 @@ func (s *Server) serveWebSocket(conn net.Conn, slot *carrier, clientIP netip.Add
 		err = derr
 	}
 	return err
-}
-
-// pumpUp moves packets from the client into its inlet of the KCP engine.
-// It returns nil at a clean end of stream.
-func (s *Server) pumpUp(r io.Reader, in *inlet, slot *carrier) error {
-	buf := make([]byte, MaxChunkLen)
-	for {
-		n, err := encapsulation.ReadData(r, buf)
-		switch {
-		case err == nil:
-			slot.touch(time.Now())
-			if !in.queue(buf[:n]) {
-				s.limits.reached("carrier-queue", s.cfg.CarrierQueue, "note", "a WebSocket sends faster than its share of the KCP engine; packets dropped")
-			}
-		case err == io.EOF:
-			return nil
-		case errors.Is(err, io.ErrShortBuffer):
-			return errOversizedChunk
-		case errors.Is(err, encapsulation.ErrTooLong):
-			return errMalformedChunk
-		case err == io.ErrUnexpectedEOF:
-			return errTruncatedChunk
-		default:
-			return err
-		}
-	}
 }
 
 // pumpDown moves packets KCP wrote for id to the client until done closes or

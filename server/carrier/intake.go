@@ -1,40 +1,37 @@
-package server
+package carrier
 
 import (
 	"net"
 	"sync"
-	"time"
-
-	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 )
 
-// intake is the incoming side of one KCP engine. Every WebSocket feeding
+// Intake is the incoming side of one KCP engine. Every WebSocket feeding
 // the engine gets an inlet with a small queue of its own, and the engine's
 // reader takes packets from the inlets in turn: a WebSocket that floods
 // fills only its own inlet (and loses what does not fit there), while the
 // others still get their share of the engine.
-type intake struct {
+type Intake struct {
 	perInlet int
 
 	mu     sync.Mutex
-	ready  []*inlet      // inlets holding packets, in service order
+	ready  []*Inlet      // inlets holding packets, in service order
 	wake   chan struct{} // signalled when ready becomes non-empty
 	closed chan struct{}
 	once   sync.Once
 }
 
-func newIntake(perInlet int) *intake {
-	return &intake{
+func NewIntake(perInlet int) *Intake {
+	return &Intake{
 		perInlet: perInlet,
 		wake:     make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 	}
 }
 
-// inlet is one WebSocket's queue into an intake. Its methods other than
+// Inlet is one WebSocket's queue into an intake. Its methods other than
 // queue and close are called with the intake's lock held.
-type inlet struct {
-	in     *intake
+type Inlet struct {
+	in     *Intake
 	addr   net.Addr
 	ring   [][]byte // circular, len(ring) == capacity once grown
 	head   int
@@ -44,14 +41,14 @@ type inlet struct {
 	drops  int // packets dropped because the ring was full
 }
 
-// newInlet returns an inlet whose packets come from addr.
-func (in *intake) newInlet(addr net.Addr) *inlet {
-	return &inlet{in: in, addr: addr}
+// NewInlet returns an Inlet whose packets come from addr.
+func (in *Intake) NewInlet(addr net.Addr) *Inlet {
+	return &Inlet{in: in, addr: addr}
 }
 
-// queue queues a copy of p, in a buffer sized to it. It reports false if
+// Queue queues a copy of p, in a buffer sized to it. It reports false if
 // the packet was dropped because this inlet's queue is full.
-func (l *inlet) queue(p []byte) bool {
+func (l *Inlet) Queue(p []byte) bool {
 	in := l.in
 	in.mu.Lock()
 	if l.gone {
@@ -86,7 +83,7 @@ func (l *inlet) queue(p []byte) bool {
 
 // grow doubles the ring, up to perInlet: most WebSockets never have more
 // than a packet or two waiting, so they should not pay for a full ring.
-func (l *inlet) grow() {
+func (l *Inlet) grow() {
 	size := min(max(2*len(l.ring), 4), l.in.perInlet)
 	ring := make([][]byte, size)
 	for i := range l.n {
@@ -95,20 +92,20 @@ func (l *inlet) grow() {
 	l.ring, l.head = ring, 0
 }
 
-// close drops the packets still queued; the inlet takes no more.
-func (l *inlet) close() {
+// Close drops the packets still queued; the inlet takes no more.
+func (l *Inlet) Close() {
 	in := l.in
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	l.gone = true
 	for l.n > 0 {
-		putPacketBuf(l.pop())
+		PutPacketBuf(l.pop())
 	}
 	// A queued inlet stays in ready until the reader reaches it and
 	// finds it empty.
 }
 
-func (l *inlet) pop() []byte {
+func (l *Inlet) pop() []byte {
 	p := l.ring[l.head]
 	l.ring[l.head] = nil
 	l.head = (l.head + 1) % len(l.ring)
@@ -116,9 +113,9 @@ func (l *inlet) pop() []byte {
 	return p
 }
 
-// next takes one packet from the inlet at the head of the service order,
+// Next takes one packet from the inlet at the head of the service order,
 // which then goes to the back if it has more. ok is false if none waits.
-func (in *intake) next() (p []byte, addr net.Addr, ok bool) {
+func (in *Intake) Next() (p []byte, addr net.Addr, ok bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	for len(in.ready) > 0 {
@@ -140,12 +137,12 @@ func (in *intake) next() (p []byte, addr net.Addr, ok bool) {
 	return nil, nil, false
 }
 
-// read blocks until a packet is waiting, copies it into p and recycles it.
-func (in *intake) read(p []byte) (int, net.Addr, error) {
+// Read blocks until a packet is waiting, copies it into p and recycles it.
+func (in *Intake) Read(p []byte) (int, net.Addr, error) {
 	for {
-		if pkt, addr, ok := in.next(); ok {
+		if pkt, addr, ok := in.Next(); ok {
 			n := copy(p, pkt)
-			putPacketBuf(pkt)
+			PutPacketBuf(pkt)
 			return n, addr, nil
 		}
 		select {
@@ -156,7 +153,8 @@ func (in *intake) read(p []byte) (int, net.Addr, error) {
 	}
 }
 
-func (in *intake) close() { in.once.Do(func() { close(in.closed) }) }
+// Close makes Read return net.ErrClosed.
+func (in *Intake) Close() { in.once.Do(func() { close(in.closed) }) }
 
 // Packet buffers for the intake come in a few sizes, so that a queued
 // packet holds about as much memory as it has bytes: most packets are
@@ -184,9 +182,9 @@ func getPacketBuf(n int) []byte {
 	}
 }
 
-// putPacketBuf recycles a buffer from getPacketBuf; nothing may use p
+// PutPacketBuf recycles a buffer from getPacketBuf; nothing may use p
 // afterwards.
-func putPacketBuf(p []byte) {
+func PutPacketBuf(p []byte) {
 	switch cap(p) {
 	case 64:
 		pool64.Put((*[64]byte)(p[:64]))
@@ -198,27 +196,3 @@ func putPacketBuf(p []byte) {
 		poolMax.Put((*[MaxChunkLen]byte)(p[:MaxChunkLen]))
 	}
 }
-
-// engineConn is the net.PacketConn a KCP engine runs on: reads come from
-// the fair intake, writes go to the per-ClientID queues of the
-// QueuePacketConn that the WebSockets drain.
-type engineConn struct {
-	*turbotunnel.QueuePacketConn
-	in *intake
-}
-
-func (c *engineConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	n, addr, err := c.in.read(p)
-	if err != nil {
-		return 0, nil, &net.OpError{Op: "read", Net: "turbotunnel", Source: c.LocalAddr(), Err: err}
-	}
-	return n, addr, nil
-}
-
-func (c *engineConn) Close() error {
-	c.in.close()
-	return c.QueuePacketConn.Close()
-}
-
-// Deadlines are not supported, as on QueuePacketConn.
-func (c *engineConn) SetReadDeadline(time.Time) error { return nil }
