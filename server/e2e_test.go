@@ -96,27 +96,12 @@ func startBridge(t *testing.T, cfg Config) *testBridge {
 
 	tor := newFakeExtORPort(t)
 	go tor.echo()
-	d := &ORDialer{Info: tor.info(), Transport: "snowflake"}
+	fw := &Forwarder{Dialer: &ORDialer{Info: tor.info(), Transport: "snowflake"}, Logger: logger}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for {
-			c, err := srv.Accept(ctx)
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				or, err := d.Dial(ctx, c.ClientAddr)
-				if err != nil {
-					return
-				}
-				Pipe(ctx, c, or)
-			}()
-		}
+		fw.Serve(ctx, ctx, srv)
 	}()
 	t.Cleanup(func() {
 		cancel()
