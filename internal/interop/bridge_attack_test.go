@@ -42,7 +42,7 @@ type countingORPort struct {
 	total     atomic.Int64
 }
 
-func startCountingORPort(t *testing.T) *countingORPort {
+func startCountingORPort(t testing.TB) *countingORPort {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -88,7 +88,7 @@ type counters struct {
 	TorConns         int `json:"tor_conns"`
 }
 
-func freeLoopbackPort(t *testing.T) int {
+func freeLoopbackPort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -100,6 +100,13 @@ func freeLoopbackPort(t *testing.T) int {
 
 func startAttackBridge(ctx context.Context, t *testing.T, args ...string) *attackBridge {
 	t.Helper()
+	return startBridgeProcess(ctx, t, artifacts(t), args...)
+}
+
+// startBridgeProcess runs snowfall-server on loopback with a counting
+// ORPort and the debug counters on, logging into logDir.
+func startBridgeProcess(ctx context.Context, t testing.TB, logDir string, args ...string) *attackBridge {
+	t.Helper()
 	path, err := bins.Path(ctx, "snowfall-server")
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +117,7 @@ func startAttackBridge(ctx context.Context, t *testing.T, args ...string) *attac
 	pt, err := testbed.StartPTServer(ctx, testbed.PTServerConfig{
 		Name: "snowfall-server", Path: path, Transport: "snowflake",
 		Args:     append([]string{"--disable-tls", "--debug-addr", debug}, args...),
-		LogDir:   artifacts(t),
+		LogDir:   logDir,
 		BindAddr: bind,
 		ORPort:   or.ln.Addr().String(),
 	})
@@ -143,7 +150,7 @@ func (b *attackBridge) counters() (counters, error) {
 }
 
 // rss is the bridge's resident set now.
-func (b *attackBridge) rss(t *testing.T) int64 {
+func (b *attackBridge) rss(t testing.TB) int64 {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", b.pt.PID()))
 	if err != nil {
@@ -249,7 +256,7 @@ type tunnelClient struct {
 	sess *smux.Session
 }
 
-func newTunnelClient(t *testing.T, url, srcIP string) *tunnelClient {
+func newTunnelClient(t testing.TB, url, srcIP string) *tunnelClient {
 	t.Helper()
 	id := turbotunnel.NewClientID()
 	hc := srcClient(srcIP)
