@@ -54,3 +54,5 @@ require (
 	golang.org/x/text v0.43.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+replace gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib => ./third_party/goptlib

@@ -60,6 +60,9 @@ type Options struct {
 	// DebugAddr, if set, is a loopback address serving counters (see
 	// serveDebug).
 	DebugAddr string
+	// AuthCookieFiles are further ExtORPort cookie files, for several
+	// tor instances behind one ExtORPort address (doc/bridge-scaleout.md).
+	AuthCookieFiles []string
 }
 
 // ParseFlags parses the command line (without the program name). Usage and
@@ -90,6 +93,10 @@ func ParseFlags(args []string, out io.Writer) (*Options, error) {
 	fs.DurationVar(&l.FirstFrameTimeout, "first-frame-timeout", server.DefaultFirstFrameTimeout, "close a KCP session that has delivered no smux frame after this long")
 	fs.IntVar(&l.CarrierQueue, "carrier-queue", server.DefaultCarrierQueue, "packets one WebSocket may have waiting for its KCP engine; more are dropped")
 	fs.IntVar(&o.MaxORDials, "max-tor-dials", server.DefaultMaxORDials, "maximum connections to tor being set up at once")
+	fs.Func("auth-cookie-file", "a further ExtORPort auth cookie file, for several tor instances behind one ExtORPort address; repeatable", func(v string) error {
+		o.AuthCookieFiles = append(o.AuthCookieFiles, v)
+		return nil
+	})
 	fs.StringVar(&o.DebugAddr, "debug-addr", "", "serve counters (goroutines, WebSockets, sessions, tor connections) as JSON on this loopback address")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -180,6 +187,7 @@ func Run(o *Options) int {
 		return 1
 	}
 	pt.ReportVersion(implementation, version.String())
+	ptInfo.AlternateAuthCookiePaths = o.AuthCookieFiles
 
 	tlsSetup, tlsErr := setUpTLS(o, logger)
 	if tlsErr != nil {
