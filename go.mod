@@ -56,3 +56,5 @@ require (
 )
 
 replace gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib => ./third_party/goptlib
+
+replace github.com/xtaci/smux => ./third_party/smux

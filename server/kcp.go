@@ -22,6 +22,12 @@ const (
 	smuxVersion         = 2
 	smuxKeepAlive       = 4 * time.Minute
 	smuxMaxStreamBuffer = 1048576
+	// smuxAcceptBacklog and smuxShaperQueue size two channels smux
+	// allocates per session (1024 entries each by default, about 65 KB).
+	// Streams are capped per session and accepted at once, and a full
+	// shaper queue only makes writers wait, so small ones do.
+	smuxAcceptBacklog = 32
+	smuxShaperQueue   = 128
 )
 
 // smuxConfig returns the bridge's smux configuration, checked by smux.
@@ -30,6 +36,8 @@ func smuxConfig() (*smux.Config, error) {
 	c.Version = smuxVersion
 	c.KeepAliveTimeout = smuxKeepAlive
 	c.MaxStreamBuffer = smuxMaxStreamBuffer
+	c.AcceptBacklog = smuxAcceptBacklog
+	c.ShaperQueueSize = smuxShaperQueue
 	if err := smux.VerifyConfig(c); err != nil {
 		return nil, fmt.Errorf("server: smux config: %w", err)
 	}

@@ -29,6 +29,7 @@ func TestORDialerAlternateCookies(t *testing.T) {
 		{"first cookie matches", tor.cookiePath, []string{other}, true},
 		{"an alternate matches", other, []string{other, tor.cookiePath}, true},
 		{"none matches", other, []string{other}, false},
+		{"first file gone", filepath.Join(t.TempDir(), "gone"), []string{tor.cookiePath}, true},
 	} {
 		info := &pt.ServerInfo{ExtendedOrAddr: tor.info().ExtendedOrAddr, AuthCookiePath: tt.first, AlternateAuthCookiePaths: tt.alts}
 		d := &ORDialer{Info: info, Transport: "snowflake"}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
@@ -145,19 +146,28 @@ func (s *Server) serveWebSocket(conn net.Conn, slot *slot, clientIP netip.Addr) 
 // costs at most one queue and one write buffer, for a bounded time.
 func (s *Server) pumpDown(conn net.Conn, pconn *turbotunnel.QueuePacketConn, id turbotunnel.ClientID, done <-chan struct{}) error {
 	q := pconn.OutgoingQueue(id)
-	buf := make([]byte, 0, turbotunnel.MaxBatchSize)
 	for {
 		select {
 		case <-done:
 			return nil
 		case p := <-q:
-			buf = pconn.AppendBatch(buf[:0], p, q)
-			if err := conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
-				return err
+			// The batch buffer is borrowed only while writing: an idle
+			// WebSocket then holds none of its 16 KiB.
+			batch := batchPool.Get().(*[turbotunnel.MaxBatchSize]byte)
+			buf := pconn.AppendBatch(batch[:0], p, q)
+			err := conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			if err == nil {
+				_, err = conn.Write(buf)
+				if err != nil {
+					err = fmt.Errorf("writing to WebSocket: %w", err)
+				}
 			}
-			if _, err := conn.Write(buf); err != nil {
-				return fmt.Errorf("writing to WebSocket: %w", err)
+			batchPool.Put(batch)
+			if err != nil {
+				return err
 			}
 		}
 	}
 }
+
+var batchPool = sync.Pool{New: func() any { return new([turbotunnel.MaxBatchSize]byte) }}

@@ -81,11 +81,13 @@ type attackBridge struct {
 
 // counters mirrors torpt.Counters.
 type counters struct {
-	Goroutines       int `json:"goroutines"`
-	WebSockets       int `json:"websockets"`
-	SessionsAdmitted int `json:"sessions_admitted"`
-	SessionsRunning  int `json:"sessions_running"`
-	TorConns         int `json:"tor_conns"`
+	Goroutines       int    `json:"goroutines"`
+	HeapInuse        uint64 `json:"heap_inuse"`
+	StackInuse       uint64 `json:"stack_inuse"`
+	WebSockets       int    `json:"websockets"`
+	SessionsAdmitted int    `json:"sessions_admitted"`
+	SessionsRunning  int    `json:"sessions_running"`
+	TorConns         int    `json:"tor_conns"`
 }
 
 func freeLoopbackPort(t testing.TB) int {
@@ -139,9 +141,18 @@ func startBridgeProcess(ctx context.Context, t testing.TB, logDir string, args .
 	return b
 }
 
-func (b *attackBridge) counters() (counters, error) {
+func (b *attackBridge) counters() (counters, error) { return b.get("/") }
+
+// live returns the bridge's live heap plus goroutine stacks, after a
+// garbage collection.
+func (b *attackBridge) live() (int64, error) {
+	c, err := b.get("/?gc=1")
+	return int64(c.HeapInuse + c.StackInuse), err
+}
+
+func (b *attackBridge) get(path string) (counters, error) {
 	var c counters
-	resp, err := http.Get("http://" + b.debug + "/")
+	resp, err := http.Get("http://" + b.debug + path)
 	if err != nil {
 		return c, err
 	}

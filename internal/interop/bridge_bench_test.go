@@ -36,12 +36,17 @@ func BenchmarkBridgeSessionMemory(b *testing.B) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		br := startBridgeProcess(ctx, b, b.TempDir(), "--max-sessions-per-source", "-1", "--max-websockets-per-source", "-1",
 			"--max-sessions", strconv.Itoa(idle+active+10))
-		settle := func() int64 {
-			// RSS settles once the GC has run after the last change.
+		// settle returns RSS and live memory (heap and stacks after a
+		// GC) once the bridge has been quiet for a moment.
+		settle := func() (int64, int64) {
 			time.Sleep(3 * time.Second)
-			return br.rss(b)
+			live, err := br.live()
+			if err != nil {
+				b.Fatal(err)
+			}
+			return br.rss(b), live
 		}
-		base := settle()
+		base, baseLive := settle()
 
 		// Idle sessions: a prologue and one KCP segment carrying an smux
 		// NOP, then nothing but reading what the bridge sends.
@@ -71,7 +76,7 @@ func BenchmarkBridgeSessionMemory(b *testing.B) {
 		}
 		wg.Wait()
 		waitCounters(ctx, b, br, func(c counters) bool { return c.SessionsRunning >= idle })
-		withIdle := settle()
+		withIdle, idleLive := settle()
 
 		// Active sessions.
 		var clients []*tunnelClient
@@ -88,17 +93,20 @@ func BenchmarkBridgeSessionMemory(b *testing.B) {
 			}
 			clients = append(clients, tc)
 		}
-		withActive := settle()
+		withActive, activeLive := settle()
 		c, _ := br.counters()
 
 		perIdle := float64(withIdle-base) / float64(idle)
 		perActive := float64(withActive-withIdle) / float64(active)
-		b.ReportMetric(perIdle, "B/idle-session")
-		b.ReportMetric(perActive, "B/active-session")
+		liveIdle := float64(idleLive-baseLive) / float64(idle)
+		liveActive := float64(activeLive-idleLive) / float64(active)
+		b.ReportMetric(perIdle, "RSS-B/idle-session")
+		b.ReportMetric(perActive, "RSS-B/active-session")
+		b.ReportMetric(liveIdle, "live-B/idle-session")
+		b.ReportMetric(liveActive, "live-B/active-session")
 		b.ReportMetric(float64(1<<30)/perIdle, "idle-sessions/GiB")
-		b.ReportMetric(float64(1<<30)/perActive, "active-sessions/GiB")
-		b.Logf("RSS %d MiB base, %d MiB with %d idle, %d MiB with %d active more; %d goroutines",
-			base>>20, withIdle>>20, idle, withActive>>20, active, c.Goroutines)
+		b.Logf("RSS %d MiB base, %d MiB with %d idle, %d MiB with %d active more; live %d, %d, %d MiB; %d goroutines",
+			base>>20, withIdle>>20, idle, withActive>>20, active, baseLive>>20, idleLive>>20, activeLive>>20, c.Goroutines)
 		for _, c := range conns {
 			c.Close()
 		}

@@ -142,7 +142,8 @@ backend tors
 	return cfg
 }
 
-func startHAProxy(ctx context.Context, t *testing.T, dir, listen string, backends ...string) *testbed.Process {
+// startHAProxy runs haproxy in ns (nil: here) and waits until it listens.
+func startHAProxy(ctx context.Context, t *testing.T, ns *testbed.Namespace, dir, listen string, backends ...string) *testbed.Process {
 	t.Helper()
 	path, err := testbed.SystemBinary("haproxy")
 	if err != nil {
@@ -152,14 +153,14 @@ func startHAProxy(ctx context.Context, t *testing.T, dir, listen string, backend
 	if err := os.WriteFile(cfgPath, []byte(haproxyConfig(listen, backends...)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p, err := testbed.StartProcess(testbed.ProcessConfig{Name: "haproxy", Path: path, Args: []string{"-db", "-f", cfgPath}, LogDir: dir})
+	p, err := testbed.StartProcess(testbed.ProcessConfig{Name: "haproxy", NS: ns, Path: path, Args: []string{"-db", "-f", cfgPath}, LogDir: dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Stop(5 * time.Second) })
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		c, err := net.Dial("tcp", listen)
+		c, err := ns.Dial(ctx, "tcp", listen)
 		if err == nil {
 			c.Close()
 			return p
@@ -181,7 +182,7 @@ func TestScaleOutHAProxyExtORPort(t *testing.T) {
 	tor1 := startExtORInstance(t, dir, "tor1")
 	tor2 := startExtORInstance(t, dir, "tor2")
 	lb := fmt.Sprintf("127.0.0.1:%d", freeLoopbackPort(t))
-	startHAProxy(ctx, t, dir, lb, tor1.ln.Addr().String(), tor2.ln.Addr().String())
+	startHAProxy(ctx, t, nil, dir, lb, tor1.ln.Addr().String(), tor2.ln.Addr().String())
 
 	path, err := bins.Path(ctx, "snowfall-server")
 	if err != nil {

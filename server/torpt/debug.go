@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"runtime"
 	"time"
@@ -26,28 +27,40 @@ func checkLoopback(addr string) error {
 	return nil
 }
 
-// Counters is what the debug listener serves at /.
+// Counters is what the debug listener serves at / (after a garbage
+// collection with ?gc=1).
 type Counters struct {
 	Goroutines       int    `json:"goroutines"`
 	HeapInuse        uint64 `json:"heap_inuse"`
+	StackInuse       uint64 `json:"stack_inuse"`
 	WebSockets       int    `json:"websockets"`
 	SessionsAdmitted int    `json:"sessions_admitted"`
 	SessionsRunning  int    `json:"sessions_running"`
 	TorConns         int    `json:"tor_conns"`
 }
 
-// serveDebug serves Counters as JSON on addr (loopback only).
+// serveDebug serves Counters as JSON at / and the runtime's profiles at
+// /debug/pprof/ on addr (loopback only).
 func serveDebug(addr string, servers []*server.Server, fws []*server.Forwarder) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	// The profiles show where memory and goroutines go under load.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		var c Counters
+		if r.URL.Query().Get("gc") == "1" {
+			// Live memory only, for measurements.
+			runtime.GC()
+		}
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		c.Goroutines = runtime.NumGoroutine()
 		c.HeapInuse = ms.HeapInuse
+		c.StackInuse = ms.StackInuse
 		for _, s := range servers {
 			c.WebSockets += s.ActiveWebSockets()
 			a, n := s.Sessions()
@@ -60,7 +73,7 @@ func serveDebug(addr string, servers []*server.Server, fws []*server.Forwarder) 
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(c)
 	})
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	go srv.Serve(ln)
 	return ln, nil
 }

@@ -855,25 +855,28 @@ func extOrPortAuthenticate(s io.ReadWriter, info *ServerInfo) error {
 	// cached forever if it is only read once as part of ServerSetup.
 	// https://bugs.torproject.org/15240
 	authCookie, err := readAuthCookieFile(info.AuthCookiePath)
-	if err != nil {
+	if err != nil && len(info.AlternateAuthCookiePaths) == 0 {
 		return fmt.Errorf("error reading TOR_PT_AUTH_COOKIE_FILE %q: %s", info.AuthCookiePath, err.Error())
 	}
-
-	expectedServerHash := computeServerHash(authCookie, clientNonce, serverNonce)
+	var expectedServerHash []byte
+	if err == nil {
+		expectedServerHash = computeServerHash(authCookie, clientNonce, serverNonce)
+	}
 	// Snowfall patch: the server hash tells which instance's cookie it
-	// was made with, so try the alternates before giving up.
+	// was made with, so try the alternates before giving up. A file that
+	// cannot be read (tor removes its cookie when it exits) is skipped.
 	for _, path := range info.AlternateAuthCookiePaths {
-		if subtle.ConstantTimeCompare(serverHash, expectedServerHash) == 1 {
+		if expectedServerHash != nil && subtle.ConstantTimeCompare(serverHash, expectedServerHash) == 1 {
 			break
 		}
 		alt, err := readAuthCookieFile(path)
 		if err != nil {
-			return fmt.Errorf("error reading auth cookie file %q: %s", path, err.Error())
+			continue
 		}
 		authCookie = alt
 		expectedServerHash = computeServerHash(authCookie, clientNonce, serverNonce)
 	}
-	if subtle.ConstantTimeCompare(serverHash, expectedServerHash) != 1 {
+	if expectedServerHash == nil || subtle.ConstantTimeCompare(serverHash, expectedServerHash) != 1 {
 		return fmt.Errorf("mismatch in server hash")
 	}
 
