@@ -58,3 +58,5 @@ require (
 replace gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib => ./third_party/goptlib
 
 replace github.com/xtaci/smux => ./third_party/smux
+
+replace github.com/xtaci/kcp-go/v5 => ./third_party/kcp-go

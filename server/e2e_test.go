@@ -462,6 +462,8 @@ func TestWebSocketLimit(t *testing.T) {
 		conns = append(conns, b.dialRaw(t, "", prologue(turbotunnel.NewClientID())))
 	}
 	waitFor(t, "3 WebSockets", func() bool { return b.srv.ActiveWebSockets() == 3 })
+	// Until their prologues are in, they could be evicted to make room.
+	waitFor(t, "3 prologues", func() bool { n, _ := b.srv.Sessions(); return n == 3 })
 	for range 5 {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		c, err := websocketconn.Dial(ctx, b.url(""), nil)

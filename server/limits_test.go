@@ -230,6 +230,7 @@ func TestWebSocketsPerSource(t *testing.T) {
 	b.dialRaw(t, "", prologue(turbotunnel.NewClientID()))
 	b.dialRaw(t, "", prologue(turbotunnel.NewClientID()))
 	waitFor(t, "2 WebSockets", func() bool { return b.srv.ActiveWebSockets() == 2 })
+	waitFor(t, "2 prologues", func() bool { n, _ := b.srv.Sessions(); return n == 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if c, err := websocketconn.Dial(ctx, b.url(""), nil); err == nil {

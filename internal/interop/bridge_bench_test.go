@@ -94,7 +94,7 @@ func BenchmarkBridgeSessionMemory(b *testing.B) {
 			clients = append(clients, tc)
 		}
 		withActive, activeLive := settle()
-		c, _ := br.counters()
+		c, _ := br.get("/?gc=1")
 
 		perIdle := float64(withIdle-base) / float64(idle)
 		perActive := float64(withActive-withIdle) / float64(active)
@@ -105,8 +105,8 @@ func BenchmarkBridgeSessionMemory(b *testing.B) {
 		b.ReportMetric(liveIdle, "live-B/idle-session")
 		b.ReportMetric(liveActive, "live-B/active-session")
 		b.ReportMetric(float64(1<<30)/perIdle, "idle-sessions/GiB")
-		b.Logf("RSS %d MiB base, %d MiB with %d idle, %d MiB with %d active more; live %d, %d, %d MiB; %d goroutines",
-			base>>20, withIdle>>20, idle, withActive>>20, active, baseLive>>20, idleLive>>20, activeLive>>20, c.Goroutines)
+		b.Logf("RSS %d MiB base, %d MiB with %d idle, %d MiB with %d active more; live %d, %d, %d MiB; %d goroutines, %d MiB of stacks",
+			base>>20, withIdle>>20, idle, withActive>>20, active, baseLive>>20, idleLive>>20, activeLive>>20, c.Goroutines, c.StackInuse>>20)
 		for _, c := range conns {
 			c.Close()
 		}
