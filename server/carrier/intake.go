@@ -14,7 +14,8 @@ type Intake struct {
 	perInlet int
 
 	mu     sync.Mutex
-	ready  []*Inlet      // inlets holding packets, in service order
+	ready  []*Inlet // inlets holding packets, in service order, from head
+	head   int
 	wake   chan struct{} // signalled when ready becomes non-empty
 	closed chan struct{}
 	once   sync.Once
@@ -70,7 +71,7 @@ func (l *Inlet) Queue(p []byte) bool {
 	if !l.queued {
 		l.queued = true
 		in.ready = append(in.ready, l)
-		if len(in.ready) == 1 {
+		if len(in.ready)-in.head == 1 {
 			select {
 			case in.wake <- struct{}{}:
 			default:
@@ -118,10 +119,20 @@ func (l *Inlet) pop() []byte {
 func (in *Intake) Next() (p []byte, addr net.Addr, ok bool) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	for len(in.ready) > 0 {
-		l := in.ready[0]
-		in.ready[0] = nil
-		in.ready = in.ready[1:]
+	for in.head < len(in.ready) {
+		l := in.ready[in.head]
+		in.ready[in.head] = nil
+		in.head++
+		if in.head == len(in.ready) {
+			// Empty: reuse the array from its start.
+			in.ready, in.head = in.ready[:0], 0
+		} else if in.head >= 64 && 2*in.head >= len(in.ready) {
+			// Mostly consumed: move the rest down, so the array does
+			// not grow while the reader keeps up.
+			n := copy(in.ready, in.ready[in.head:])
+			clear(in.ready[n:])
+			in.ready, in.head = in.ready[:n], 0
+		}
 		if l.n == 0 {
 			l.queued = false
 			continue
