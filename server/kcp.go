@@ -59,9 +59,9 @@ type kcpInstance struct {
 	ln    *kcp.Listener
 }
 
-func newKCPInstance(i int, queueTimeout time.Duration, perCarrier int) (*kcpInstance, error) {
+func newKCPInstance(i int, queueTimeout time.Duration, perCarrier, total int) (*kcpInstance, error) {
 	pconn := turbotunnel.NewQueuePacketConn(instanceAddr(i), queueTimeout)
-	in := carrier.NewIntake(perCarrier)
+	in := carrier.NewIntake(perCarrier, total)
 	// No encryption, no FEC: packets are bare KCP segments.
 	ln, err := kcp.ServeConn(nil, 0, 0, &engineConn{QueuePacketConn: pconn, in: in})
 	if err != nil {

@@ -64,8 +64,13 @@ const (
 	DefaultFirstFrameTimeout = 30 * time.Second
 	// DefaultCarrierQueue is how many packets one WebSocket may have
 	// waiting for its KCP engine; beyond that its packets are dropped
-	// (KCP retransmits) rather than crowding out other WebSockets.
-	DefaultCarrierQueue = 64
+	// (KCP retransmits) rather than crowding out other WebSockets. It
+	// absorbs a fast client's bursts while the engine is busy.
+	DefaultCarrierQueue = 256
+	// DefaultEngineQueue bounds the packets waiting for one KCP engine
+	// from all its WebSockets together (about 5.6 MiB at most); when it
+	// is reached the longest queue loses a packet.
+	DefaultEngineQueue = 4096
 
 	// DefaultStatsInterval is how often the client_ip stats line is logged.
 	DefaultStatsInterval = 24 * time.Hour
@@ -127,6 +132,8 @@ type Config struct {
 	FirstFrameTimeout time.Duration
 	// CarrierQueue: see DefaultCarrierQueue.
 	CarrierQueue int
+	// EngineQueue: see DefaultEngineQueue.
+	EngineQueue int
 }
 
 // setDefault replaces a zero *v by def.
@@ -173,10 +180,11 @@ func (c *Config) setDefaults() error {
 	setDefault(&c.MaxSessions, DefaultMaxSessions)
 	setDefault(&c.MaxStreamsPerSession, DefaultMaxStreamsPerSession)
 	setDefault(&c.CarrierQueue, DefaultCarrierQueue)
+	setDefault(&c.EngineQueue, DefaultEngineQueue)
 	for _, v := range []struct {
 		name string
 		n    int
-	}{{"KCPWindow", c.KCPWindow}, {"MaxSessions", c.MaxSessions}, {"MaxStreamsPerSession", c.MaxStreamsPerSession}, {"CarrierQueue", c.CarrierQueue}} {
+	}{{"KCPWindow", c.KCPWindow}, {"MaxSessions", c.MaxSessions}, {"MaxStreamsPerSession", c.MaxStreamsPerSession}, {"CarrierQueue", c.CarrierQueue}, {"EngineQueue", c.EngineQueue}} {
 		if v.n < 1 {
 			return fmt.Errorf("server: %s %d must be at least 1", v.name, v.n)
 		}
@@ -252,7 +260,7 @@ func NewServer(cfg Config, logger *slog.Logger) (*Server, error) {
 		limits:       newLimitLogger(logger),
 	}
 	for i := range cfg.NumTurbotunnel {
-		inst, err := newKCPInstance(i, cfg.ClientQueueTimeout, cfg.CarrierQueue)
+		inst, err := newKCPInstance(i, cfg.ClientQueueTimeout, cfg.CarrierQueue, cfg.EngineQueue)
 		if err != nil {
 			s.Close()
 			return nil, err

@@ -19,7 +19,7 @@ func BenchmarkPumpUp(b *testing.B) {
 	for range packets {
 		stream, _ = encapsulation.AppendData(stream, pkt)
 	}
-	in := NewIntake(testInletSize)
+	in := NewIntake(testInletSize, 0)
 	defer in.Close()
 	go func() {
 		buf := make([]byte, 1500)

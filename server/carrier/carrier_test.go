@@ -88,7 +88,7 @@ func FuzzCarrierStream(f *testing.F) {
 	f.Add(turbotunnel.Token[:3])
 	// One intake and one stub Server for the whole run: setting up a KCP
 	// engine per input is what made this target slow.
-	in := NewIntake(testInletSize)
+	in := NewIntake(testInletSize, 0)
 	defer in.Close()
 	r := bufio.NewReader(nil)
 	br := bytes.NewReader(nil)

@@ -6,12 +6,17 @@ import (
 )
 
 // Intake is the incoming side of one KCP engine. Every WebSocket feeding
-// the engine gets an inlet with a small queue of its own, and the engine's
-// reader takes packets from the inlets in turn: a WebSocket that floods
-// fills only its own inlet (and loses what does not fit there), while the
-// others still get their share of the engine.
+// the engine gets an inlet with a queue of its own, and the engine's reader
+// takes packets from the inlets in turn: a WebSocket that floods fills only
+// its own inlet (and loses what does not fit there), while the others
+// still get their share of the engine. The packets queued in all inlets
+// together are bounded too; when that bound is reached a packet is dropped
+// from the longest inlet (roughly: the longest seen lately), so that many
+// flooders cannot crowd out a light user either.
 type Intake struct {
-	perInlet int
+	perInlet, total int
+	queued          int    // packets in all inlets
+	longest         *Inlet // a candidate for dropping when total is reached
 
 	mu     sync.Mutex
 	ready  []*Inlet // inlets holding packets, in service order, from head
@@ -21,9 +26,12 @@ type Intake struct {
 	once   sync.Once
 }
 
-func NewIntake(perInlet int) *Intake {
+// NewIntake returns an Intake holding at most perInlet packets per inlet
+// and total in all (total < perInlet means perInlet).
+func NewIntake(perInlet, total int) *Intake {
 	return &Intake{
 		perInlet: perInlet,
+		total:    max(total, perInlet),
 		wake:     make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 	}
@@ -48,7 +56,7 @@ func (in *Intake) NewInlet(addr net.Addr) *Inlet {
 }
 
 // Queue queues a copy of p, in a buffer sized to it. It reports false if
-// the packet was dropped because this inlet's queue is full.
+// a packet of this inlet was dropped because it holds too many.
 func (l *Inlet) Queue(p []byte) bool {
 	in := l.in
 	in.mu.Lock()
@@ -61,6 +69,18 @@ func (l *Inlet) Queue(p []byte) bool {
 		in.mu.Unlock()
 		return false
 	}
+	if in.queued >= in.total {
+		// Make room at the expense of the longest inlet, unless that is
+		// this one (or none is longer).
+		v := in.longest
+		if v == nil || v == l || v.n <= l.n {
+			l.drops++
+			in.mu.Unlock()
+			return false
+		}
+		v.drops++
+		PutPacketBuf(v.popNewest())
+	}
 	if l.n == len(l.ring) {
 		l.grow()
 	}
@@ -68,6 +88,10 @@ func (l *Inlet) Queue(p []byte) bool {
 	copy(buf, p)
 	l.ring[(l.head+l.n)%len(l.ring)] = buf
 	l.n++
+	in.queued++
+	if in.longest == nil || l.n > in.longest.n {
+		in.longest = l
+	}
 	if !l.queued {
 		l.queued = true
 		in.ready = append(in.ready, l)
@@ -102,6 +126,9 @@ func (l *Inlet) Close() {
 	for l.n > 0 {
 		PutPacketBuf(l.pop())
 	}
+	if in.longest == l {
+		in.longest = nil
+	}
 	// A queued inlet stays in ready until the reader reaches it and
 	// finds it empty.
 }
@@ -111,6 +138,18 @@ func (l *Inlet) pop() []byte {
 	l.ring[l.head] = nil
 	l.head = (l.head + 1) % len(l.ring)
 	l.n--
+	l.in.queued--
+	return p
+}
+
+// popNewest takes the packet queued last (the oldest may be the next KCP
+// needs, so it is kept).
+func (l *Inlet) popNewest() []byte {
+	i := (l.head + l.n - 1) % len(l.ring)
+	p := l.ring[i]
+	l.ring[i] = nil
+	l.n--
+	l.in.queued--
 	return p
 }
 

@@ -13,7 +13,7 @@ import (
 // full queue, a second inlet's packet is served within two reads, and the
 // flooder's excess is dropped, not queued.
 func TestIntakeFairness(t *testing.T) {
-	in := NewIntake(8)
+	in := NewIntake(8, 0)
 	defer in.Close()
 	flood := in.NewInlet(turbotunnel.ClientID{1})
 	quiet := in.NewInlet(turbotunnel.ClientID{2})
@@ -56,7 +56,7 @@ func TestPacketBufSized(t *testing.T) {
 
 // A closed inlet drops what it queued and takes no more; the reader skips it.
 func TestInletClose(t *testing.T) {
-	in := NewIntake(4)
+	in := NewIntake(4, 0)
 	a := in.NewInlet(turbotunnel.ClientID{1})
 	b := in.NewInlet(turbotunnel.ClientID{2})
 	a.Queue([]byte("a1"))
@@ -75,5 +75,46 @@ func TestInletClose(t *testing.T) {
 	in.Close()
 	if _, _, err := in.Read(buf); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
+	}
+}
+
+// The packets of all inlets together are bounded; when the bound is
+// reached, the longest inlet loses one, so a light inlet still gets in.
+func TestIntakeTotalBound(t *testing.T) {
+	in := NewIntake(8, 12)
+	defer in.Close()
+	var flooders []*Inlet
+	for i := range 4 {
+		l := in.NewInlet(turbotunnel.ClientID{byte(i)})
+		for range 20 {
+			l.Queue([]byte("flood"))
+		}
+		flooders = append(flooders, l)
+	}
+	if in.queued > 12 {
+		t.Fatalf("%d packets queued, bound 12", in.queued)
+	}
+	light := in.NewInlet(turbotunnel.ClientID{9})
+	if !light.Queue([]byte("light")) {
+		t.Fatal("light inlet's packet dropped")
+	}
+	if in.queued > 12 {
+		t.Fatalf("%d packets queued after the light one, bound 12", in.queued)
+	}
+	found := false
+	for {
+		p, addr, ok := in.Next()
+		if !ok {
+			break
+		}
+		if addr == light.addr && string(p) == "light" {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatal("light inlet's packet never served")
+	}
+	if in.queued != 0 {
+		t.Fatalf("%d packets counted after draining", in.queued)
 	}
 }

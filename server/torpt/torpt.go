@@ -92,6 +92,7 @@ func ParseFlags(args []string, out io.Writer) (*Options, error) {
 	fs.IntVar(&l.MaxStreamsPerSession, "max-streams-per-session", server.DefaultMaxStreamsPerSession, "maximum open streams (connections to tor) of one session")
 	fs.DurationVar(&l.FirstFrameTimeout, "first-frame-timeout", server.DefaultFirstFrameTimeout, "close a KCP session that has delivered no smux frame after this long")
 	fs.IntVar(&l.CarrierQueue, "carrier-queue", server.DefaultCarrierQueue, "packets one WebSocket may have waiting for its KCP engine; more are dropped")
+	fs.IntVar(&l.EngineQueue, "engine-queue", server.DefaultEngineQueue, "packets all WebSockets together may have waiting for one KCP engine; beyond it the longest queue loses one")
 	fs.IntVar(&o.MaxORDials, "max-tor-dials", server.DefaultMaxORDials, "maximum connections to tor being set up at once")
 	fs.Func("auth-cookie-file", "a further ExtORPort auth cookie file, for several tor instances behind one ExtORPort address; repeatable", func(v string) error {
 		o.AuthCookieFiles = append(o.AuthCookieFiles, v)
@@ -123,7 +124,7 @@ func ParseFlags(args []string, out io.Writer) (*Options, error) {
 		name string
 		n    int
 	}{{"max-websockets", l.MaxWebSockets}, {"kcp-window", l.KCPWindow}, {"max-sessions", l.MaxSessions},
-		{"max-streams-per-session", l.MaxStreamsPerSession}, {"carrier-queue", l.CarrierQueue}, {"max-tor-dials", o.MaxORDials}} {
+		{"max-streams-per-session", l.MaxStreamsPerSession}, {"carrier-queue", l.CarrierQueue}, {"engine-queue", l.EngineQueue}, {"max-tor-dials", o.MaxORDials}} {
 		if v.n < 1 {
 			return nil, fmt.Errorf("--%s must be at least 1", v.name)
 		}
