@@ -56,3 +56,9 @@ require (
 )
 
 replace golang.org/x/net => ./third_party/golang.org/x/net
+
+replace gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib => ./third_party/goptlib
+
+replace github.com/xtaci/smux => ./third_party/smux
+
+replace github.com/xtaci/kcp-go/v5 => ./third_party/kcp-go

@@ -1,49 +1,13 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
 	"io"
 	"net"
 	"testing"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/encapsulation"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 )
-
-// BenchmarkPumpUp measures the per-packet cost of the upstream path:
-// decapsulation and queueing into a KCP engine, which a reader drains.
-func BenchmarkPumpUp(b *testing.B) {
-	const packets = 1000
-	var stream []byte
-	pkt := make([]byte, 1200)
-	for range packets {
-		stream, _ = encapsulation.AppendData(stream, pkt)
-	}
-	pconn := turbotunnel.NewQueuePacketConn(instanceAddr(0), time.Minute)
-	defer pconn.Close()
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := pconn.ReadFrom(buf); err != nil {
-				return
-			}
-		}
-	}()
-	id := turbotunnel.ClientID{1}
-	r := bytes.NewReader(stream)
-	br := bufio.NewReaderSize(r, readBufferSize)
-	b.SetBytes(int64(len(stream)))
-	b.ReportAllocs()
-	for b.Loop() {
-		r.Reset(stream)
-		br.Reset(r)
-		if err := pumpUp(br, pconn, id); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
 
 // discardConn is a net.Conn whose writes vanish.
 type discardConn struct{ net.Conn }

@@ -7,9 +7,14 @@
 // one of several KCP engines, whose per-client queues outlive any single
 // proxy, so that a client's KCP/smux session survives a change of proxy.
 // Every smux stream a client opens is handed out by Server.Accept as a Conn;
-// the caller (cmd/snowfall-server) connects it to Tor with ORDialer and Pipe.
+// a Forwarder (run by server/torpt) connects each to Tor with ORDialer and
+// Pipe. Package server/carrier parses what a WebSocket brings and queues it
+// fairly into the KCP engines.
 //
 // Bad input (a wrong token, a truncated prologue, an oversized or malformed
 // chunk, a peer that stops reading) closes only the connection it came on.
-// Memory per connection is bounded, and so is the number of connections.
+// Everything an unauthenticated peer can make the bridge hold is bounded by a
+// Config field: WebSocket slots (with eviction of idle and pre-prologue ones),
+// deadlines, the KCP window, sessions in total and per source, streams per
+// session, and each WebSocket's share of its engine's intake.
 package server

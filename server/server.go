@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -32,6 +31,47 @@ const (
 	// DefaultClientQueueTimeout is how long a ClientID's packet queue
 	// outlives its last use (PROTOCOL.md §6.6).
 	DefaultClientQueueTimeout = time.Minute
+	// DefaultPrologueTimeout is how long a WebSocket may take to send
+	// its prologue. Clients send it as soon as their data channel opens.
+	DefaultPrologueTimeout = 15 * time.Second
+	// DefaultMaxWebSocketsPerSource bounds the WebSockets from one IPv4
+	// address or IPv6 /64. Proxies carry many clients each, so it is
+	// generous; what stops one source from holding slots is eviction.
+	DefaultMaxWebSocketsPerSource = 1000
+	// DefaultEvictIdle is how long a WebSocket must have carried no
+	// packet before a new connection may evict it when the slots are
+	// full. Live clients send a keep-alive every 10 s.
+	DefaultEvictIdle = 30 * time.Second
+	// DefaultKCPWindow is the KCP send and receive window, in segments.
+	// It bounds what one session can make the bridge hold: up to a
+	// window of out-of-order segments (each held at its own size by the
+	// patched kcp-go) and a window of unacknowledged ones (1.4 KiB
+	// each). 1024 segments in flight still carry 2.8 MB/s at a 500 ms
+	// round trip, more than a Snowflake path does.
+	DefaultKCPWindow = 1024
+	// DefaultMaxSessions bounds the KCP sessions, running or about to
+	// start, in total.
+	DefaultMaxSessions = 20000
+	// DefaultMaxSessionsPerSource bounds the new sessions charged to one
+	// source (the WebSocket that brought a ClientID first).
+	DefaultMaxSessionsPerSource = 256
+	// DefaultMaxStreamsPerSession bounds the open smux streams of one
+	// session, each of which is a connection to tor. Enough for a client
+	// that shares one session among all its SOCKS connections.
+	DefaultMaxStreamsPerSession = 64
+	// DefaultFirstFrameTimeout closes a KCP session that has delivered
+	// no smux frame this long after it began.
+	DefaultFirstFrameTimeout = 30 * time.Second
+	// DefaultCarrierQueue is how many packets one WebSocket may have
+	// waiting for its KCP engine; beyond that its packets are dropped
+	// (KCP retransmits) rather than crowding out other WebSockets. It
+	// absorbs a fast client's bursts while the engine is busy.
+	DefaultCarrierQueue = 256
+	// DefaultEngineQueue bounds the packets waiting for one KCP engine
+	// from all its WebSockets together (about 5.6 MiB at most); when it
+	// is reached the longest queue loses a packet.
+	DefaultEngineQueue = 4096
+
 	// DefaultStatsInterval is how often the client_ip stats line is logged.
 	DefaultStatsInterval = 24 * time.Hour
 
@@ -68,6 +108,39 @@ type Config struct {
 	// ClientIDMapSize is the number of ClientID→address records kept. 0
 	// means DefaultClientIDMapSize.
 	ClientIDMapSize int
+
+	// Limits on what unauthenticated peers can make the bridge hold; 0
+	// means the Default of the same name. For the per-source limits a
+	// negative value means no limit (for a bridge behind a front that
+	// hides the peers' addresses).
+
+	// PrologueTimeout: see DefaultPrologueTimeout.
+	PrologueTimeout time.Duration
+	// MaxWebSocketsPerSource: see DefaultMaxWebSocketsPerSource.
+	MaxWebSocketsPerSource int
+	// EvictIdle: see DefaultEvictIdle.
+	EvictIdle time.Duration
+	// KCPWindow: see DefaultKCPWindow.
+	KCPWindow int
+	// MaxSessions: see DefaultMaxSessions.
+	MaxSessions int
+	// MaxSessionsPerSource: see DefaultMaxSessionsPerSource.
+	MaxSessionsPerSource int
+	// MaxStreamsPerSession: see DefaultMaxStreamsPerSession.
+	MaxStreamsPerSession int
+	// FirstFrameTimeout: see DefaultFirstFrameTimeout.
+	FirstFrameTimeout time.Duration
+	// CarrierQueue: see DefaultCarrierQueue.
+	CarrierQueue int
+	// EngineQueue: see DefaultEngineQueue.
+	EngineQueue int
+}
+
+// setDefault replaces a zero *v by def.
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v == 0 {
+		*v = def
+	}
 }
 
 func (c *Config) setDefaults() error {
@@ -98,6 +171,30 @@ func (c *Config) setDefaults() error {
 	if c.ClientIDMapSize <= 0 {
 		c.ClientIDMapSize = DefaultClientIDMapSize
 	}
+	setDefault(&c.PrologueTimeout, DefaultPrologueTimeout)
+	setDefault(&c.EvictIdle, DefaultEvictIdle)
+	setDefault(&c.FirstFrameTimeout, DefaultFirstFrameTimeout)
+	setDefault(&c.MaxWebSocketsPerSource, DefaultMaxWebSocketsPerSource)
+	setDefault(&c.MaxSessionsPerSource, DefaultMaxSessionsPerSource)
+	setDefault(&c.KCPWindow, DefaultKCPWindow)
+	setDefault(&c.MaxSessions, DefaultMaxSessions)
+	setDefault(&c.MaxStreamsPerSession, DefaultMaxStreamsPerSession)
+	setDefault(&c.CarrierQueue, DefaultCarrierQueue)
+	setDefault(&c.EngineQueue, DefaultEngineQueue)
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"KCPWindow", c.KCPWindow}, {"MaxSessions", c.MaxSessions}, {"MaxStreamsPerSession", c.MaxStreamsPerSession}, {"CarrierQueue", c.CarrierQueue}, {"EngineQueue", c.EngineQueue}} {
+		if v.n < 1 {
+			return fmt.Errorf("server: %s %d must be at least 1", v.name, v.n)
+		}
+	}
+	if c.PrologueTimeout < 0 || c.EvictIdle < 0 || c.FirstFrameTimeout < 0 {
+		return errors.New("server: negative timeout")
+	}
+	if c.KCPWindow > 65535 {
+		return fmt.Errorf("server: KCPWindow %d above 65535", c.KCPWindow)
+	}
 	return nil
 }
 
@@ -127,11 +224,13 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background goroutines
 
-	sessMu   sync.Mutex
-	sessions map[*smux.Session]struct{}
+	sessMu       sync.Mutex
+	smuxSessions map[*smux.Session]struct{}
 
-	webSockets atomic.Int64 // currently open (or being upgraded)
-	stats      stats
+	slots    *carrierSlots
+	sessions *sessionTable
+	limits   *limitLogger
+	stats    stats
 
 	closeOnce sync.Once
 }
@@ -149,16 +248,19 @@ func NewServer(cfg Config, logger *slog.Logger) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:       cfg,
-		logger:    logger,
-		clientIDs: newClientIDMap(cfg.ClientIDMapSize),
-		conns:     make(chan *Conn, acceptBacklog),
-		ctx:       ctx,
-		cancel:    cancel,
-		sessions:  make(map[*smux.Session]struct{}),
+		cfg:          cfg,
+		logger:       logger,
+		clientIDs:    newClientIDMap(cfg.ClientIDMapSize),
+		conns:        make(chan *Conn, acceptBacklog),
+		ctx:          ctx,
+		cancel:       cancel,
+		smuxSessions: make(map[*smux.Session]struct{}),
+		slots:        newCarrierSlots(cfg.MaxWebSockets, cfg.MaxWebSocketsPerSource, cfg.EvictIdle),
+		sessions:     newSessionTable(cfg.MaxSessions, cfg.MaxSessionsPerSource),
+		limits:       newLimitLogger(logger),
 	}
 	for i := range cfg.NumTurbotunnel {
-		inst, err := newKCPInstance(i, cfg.ClientQueueTimeout)
+		inst, err := newKCPInstance(i, cfg.ClientQueueTimeout, cfg.CarrierQueue, cfg.EngineQueue)
 		if err != nil {
 			s.Close()
 			return nil, err
@@ -229,7 +331,7 @@ func (s *Server) Close() error {
 			inst.close()
 		}
 		s.sessMu.Lock()
-		for sess := range s.sessions {
+		for sess := range s.smuxSessions {
 			sess.Close()
 		}
 		s.sessMu.Unlock()
@@ -244,7 +346,11 @@ func (s *Server) Close() error {
 }
 
 // ActiveWebSockets returns the number of WebSockets open or being upgraded.
-func (s *Server) ActiveWebSockets() int { return int(s.webSockets.Load()) }
+func (s *Server) ActiveWebSockets() int { return s.slots.len() }
+
+// Sessions returns the number of admitted ClientIDs (KCP sessions running
+// or about to start) and of running KCP sessions.
+func (s *Server) Sessions() (admitted, running int) { return s.sessions.counts() }
 
 // KnownClients returns the number of ClientIDs with a recorded address.
 func (s *Server) KnownClients() int { return s.clientIDs.Len() }

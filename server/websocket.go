@@ -5,47 +5,50 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
-	"github.com/snowfall-pt/snowfall/common/encapsulation"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 	"github.com/snowfall-pt/snowfall/common/websocketconn"
+	"github.com/snowfall-pt/snowfall/server/carrier"
 )
 
-// MaxChunkLen is the longest data chunk accepted from a client. Clients keep
-// KCP packets within turbotunnel.MaxPacketSize (PROTOCOL.md §6.2); a longer
-// chunk means a broken or hostile peer, and its connection is closed.
-const MaxChunkLen = turbotunnel.MaxPacketSize
+// MaxChunkLen is the longest data chunk accepted from a client.
+const MaxChunkLen = carrier.MaxChunkLen
 
 // readBufferSize is the buffered reader per WebSocket: enough for a few
 // maximum-size chunks per read call.
 const readBufferSize = 4096
 
-// Errors that end a WebSocket; the log line names them.
-var (
-	errNoPrologue     = errors.New("closed before the prologue")
-	errBadToken       = errors.New("wrong turbotunnel token")
-	errShortPrologue  = errors.New("truncated prologue")
-	errOversizedChunk = fmt.Errorf("chunk longer than %d bytes", MaxChunkLen)
-	errMalformedChunk = errors.New("malformed chunk")
-	errTruncatedChunk = errors.New("stream ended inside a chunk")
-)
+// errSessionLimit ends a WebSocket whose new ClientID would exceed a
+// session limit.
+var errSessionLimit = errors.New("session limit reached")
 
 // ServeHTTP upgrades any request to a WebSocket and serves the turbotunnel
-// on it. Requests beyond Config.MaxWebSockets get 503.
+// on it. When the WebSocket slots (Config.MaxWebSockets, or
+// MaxWebSocketsPerSource for the request's source) are taken, a
+// connection without a prologue or long idle is evicted to make room; if
+// there is none, the request gets 503.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if n := s.webSockets.Add(1); n > int64(s.cfg.MaxWebSockets) {
-		s.webSockets.Add(-1)
+	src := sourceKey(r.RemoteAddr)
+	slot, result := s.slots.acquire(src, time.Now())
+	switch result {
+	case slotFull, slotSourceFull:
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
-		s.logger.Debug("refusing WebSocket: limit reached", "limit", s.cfg.MaxWebSockets)
+		if result == slotFull {
+			s.limits.reached("max-websockets", s.cfg.MaxWebSockets)
+		} else {
+			s.limits.reached("max-websockets-per-source", s.cfg.MaxWebSocketsPerSource)
+		}
 		return
+	case slotEvicted:
+		s.limits.reached("websocket-eviction", s.cfg.MaxWebSockets, "note", "evicted an idle or pre-prologue WebSocket")
 	}
-	defer s.webSockets.Add(-1)
+	defer s.slots.release(slot)
 
 	clientIP := ParseClientIP(r.URL.Query().Get("client_ip"))
 	conn, err := websocketconn.Accept(w, r)
@@ -53,80 +56,82 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.logger.Debug("WebSocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return
 	}
+	if !s.slots.attach(slot, conn) {
+		conn.Close()
+		return
+	}
 	// Server.Close ends every WebSocket.
 	stop := context.AfterFunc(s.ctx, func() { conn.Close() })
 	defer stop()
-	err = s.serveWebSocket(conn, clientIP)
+	err = s.serveWebSocket(conn, slot, clientIP)
 	conn.Close()
 	switch {
-	case err == nil, errors.Is(err, errNoPrologue):
+	case err == nil, errors.Is(err, carrier.ErrNoPrologue):
 		// Ordinary end; proxies open connections they never use.
-	case errors.Is(err, errBadToken), errors.Is(err, errShortPrologue),
-		errors.Is(err, errOversizedChunk), errors.Is(err, errMalformedChunk):
+	case errors.Is(err, carrier.ErrBadToken), errors.Is(err, carrier.ErrShortPrologue),
+		errors.Is(err, carrier.ErrOversizedChunk), errors.Is(err, carrier.ErrMalformedChunk):
 		s.logger.Info("closed WebSocket", "remote", r.RemoteAddr, "err", err)
 	default:
 		s.logger.Debug("WebSocket ended", "remote", r.RemoteAddr, "err", err)
 	}
 }
 
-// idleReader sets a read deadline before each read of the underlying
-// conn, so a peer that goes silent is dropped.
-type idleReader struct {
-	conn    net.Conn
-	timeout time.Duration
+// carrierReader sets the read deadline before each read of the underlying
+// conn: the prologue must arrive within prologue of the request, and after
+// it a data chunk within idle of the last one. Padding does not count, so
+// a peer that trickles padding to hold its slot is dropped all the same.
+type carrierReader struct {
+	conn           net.Conn
+	slot           *slot
+	prologue, idle time.Duration
 }
 
-func (r idleReader) Read(p []byte) (int, error) {
-	if err := r.conn.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
+func (r carrierReader) Read(p []byte) (int, error) {
+	var deadline time.Time
+	if d := r.slot.data.Load(); d == 0 {
+		deadline = time.Unix(0, r.slot.opened).Add(r.prologue)
+	} else {
+		deadline = time.Unix(0, d).Add(r.idle)
+	}
+	if err := r.conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
 	return r.conn.Read(p)
 }
 
-// readPrologue reads the token and ClientID that start every carrier stream
-// (PROTOCOL.md §6.1).
-func readPrologue(r io.Reader) (turbotunnel.ClientID, error) {
-	var buf [len(turbotunnel.Token) + len(turbotunnel.ClientID{})]byte
-	n, err := io.ReadFull(r, buf[:len(turbotunnel.Token)])
-	switch {
-	case err == io.EOF:
-		return turbotunnel.ClientID{}, errNoPrologue
-	case err == io.ErrUnexpectedEOF:
-		return turbotunnel.ClientID{}, errShortPrologue
-	case err != nil:
-		return turbotunnel.ClientID{}, fmt.Errorf("reading prologue: %w", err)
-	}
-	if [8]byte(buf[:n]) != turbotunnel.Token {
-		return turbotunnel.ClientID{}, errBadToken
-	}
-	if _, err := io.ReadFull(r, buf[n:]); err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			return turbotunnel.ClientID{}, errShortPrologue
-		}
-		return turbotunnel.ClientID{}, fmt.Errorf("reading prologue: %w", err)
-	}
-	return turbotunnel.ClientID(buf[n:]), nil
-}
-
 // serveWebSocket runs the turbotunnel on one carrier connection until
 // either direction fails.
-func (s *Server) serveWebSocket(conn net.Conn, clientIP netip.Addr) error {
-	br := bufio.NewReaderSize(idleReader{conn, s.cfg.IdleTimeout}, readBufferSize)
-	id, err := readPrologue(br)
+func (s *Server) serveWebSocket(conn net.Conn, slot *slot, clientIP netip.Addr) error {
+	br := bufio.NewReaderSize(carrierReader{conn, slot, s.cfg.PrologueTimeout, s.cfg.IdleTimeout}, readBufferSize)
+	id, err := carrier.ReadPrologue(br)
 	if err != nil {
 		return err
 	}
+	slot.touch(time.Now())
+	switch s.sessions.admit(id, slot.src) {
+	case admitTotal:
+		s.limits.reached("max-sessions", s.cfg.MaxSessions)
+		return errSessionLimit
+	case admitSource:
+		s.limits.reached("max-sessions-per-source", s.cfg.MaxSessionsPerSource)
+		return errSessionLimit
+	}
+	defer s.sessions.leave(id)
 	if clientIP.IsValid() {
 		s.clientIDs.Set(id, clientIP)
 	}
-	pconn := s.instances[instanceIndex(id, len(s.instances))].pconn
+	inst := s.instances[instanceIndex(id, len(s.instances))]
+	in := inst.in.NewInlet(id)
+	defer in.Close()
 
 	done := make(chan struct{})
 	downErr := make(chan error, 1)
 	go func() {
-		downErr <- s.pumpDown(conn, pconn, id, done)
+		downErr <- s.pumpDown(conn, inst.pconn, id, done)
 	}()
-	err = pumpUp(br, pconn, id)
+	err = carrier.Pump(br, in, &slot.data, func() {
+		s.limits.reached("carrier-queue", s.cfg.CarrierQueue, "note", "a WebSocket sends faster than its share of the KCP engine; packets dropped")
+	})
 	close(done)
 	// Closing the conn unblocks a downstream write in progress.
 	conn.Close()
@@ -136,49 +141,33 @@ func (s *Server) serveWebSocket(conn net.Conn, clientIP netip.Addr) error {
 	return err
 }
 
-// pumpUp moves packets from the client into the KCP engine. It returns nil
-// at a clean end of stream.
-func pumpUp(r io.Reader, pconn *turbotunnel.QueuePacketConn, id turbotunnel.ClientID) error {
-	buf := make([]byte, MaxChunkLen)
-	// Converted once: a ClientID in an interface costs an allocation.
-	var addr net.Addr = id
-	for {
-		n, err := encapsulation.ReadData(r, buf)
-		switch {
-		case err == nil:
-			pconn.QueueIncoming(buf[:n], addr)
-		case err == io.EOF:
-			return nil
-		case errors.Is(err, io.ErrShortBuffer):
-			return errOversizedChunk
-		case errors.Is(err, encapsulation.ErrTooLong):
-			return errMalformedChunk
-		case err == io.ErrUnexpectedEOF:
-			return errTruncatedChunk
-		default:
-			return err
-		}
-	}
-}
-
 // pumpDown moves packets KCP wrote for id to the client until done closes or
 // a write fails. Each write has a deadline, so a peer that stops reading
 // costs at most one queue and one write buffer, for a bounded time.
 func (s *Server) pumpDown(conn net.Conn, pconn *turbotunnel.QueuePacketConn, id turbotunnel.ClientID, done <-chan struct{}) error {
 	q := pconn.OutgoingQueue(id)
-	buf := make([]byte, 0, turbotunnel.MaxBatchSize)
 	for {
 		select {
 		case <-done:
 			return nil
 		case p := <-q:
-			buf = pconn.AppendBatch(buf[:0], p, q)
-			if err := conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout)); err != nil {
-				return err
+			// The batch buffer is borrowed only while writing: an idle
+			// WebSocket then holds none of its 16 KiB.
+			batch := batchPool.Get().(*[turbotunnel.MaxBatchSize]byte)
+			buf := pconn.AppendBatch(batch[:0], p, q)
+			err := conn.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+			if err == nil {
+				_, err = conn.Write(buf)
+				if err != nil {
+					err = fmt.Errorf("writing to WebSocket: %w", err)
+				}
 			}
-			if _, err := conn.Write(buf); err != nil {
-				return fmt.Errorf("writing to WebSocket: %w", err)
+			batchPool.Put(batch)
+			if err != nil {
+				return err
 			}
 		}
 	}
 }
+
+var batchPool = sync.Pool{New: func() any { return new([turbotunnel.MaxBatchSize]byte) }}

@@ -1,15 +1,18 @@
-package server
+package carrier
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
-	"time"
 
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 )
+
+// testInletSize is the inlet capacity the tests use.
+const testInletSize = 64
 
 func TestReadPrologue(t *testing.T) {
 	tok := turbotunnel.Token[:]
@@ -24,12 +27,12 @@ func TestReadPrologue(t *testing.T) {
 	}{
 		{"good", cat(tok, cid), nil},
 		{"good with data after", cat(tok, cid, []byte{0x81, 0xaa}), nil},
-		{"empty", nil, errNoPrologue},
-		{"short token", tok[:5], errShortPrologue},
-		{"wrong token", cat(badTok, cid), errBadToken},
-		{"wrong short token", []byte("GET / HTTP/1.1\r\n"), errBadToken},
-		{"token only", tok, errShortPrologue},
-		{"short id", cat(tok, cid[:3]), errShortPrologue},
+		{"empty", nil, ErrNoPrologue},
+		{"short token", tok[:5], ErrShortPrologue},
+		{"wrong token", cat(badTok, cid), ErrBadToken},
+		{"wrong short token", []byte("GET / HTTP/1.1\r\n"), ErrBadToken},
+		{"token only", tok, ErrShortPrologue},
+		{"short id", cat(tok, cid[:3]), ErrShortPrologue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,9 +41,9 @@ func TestReadPrologue(t *testing.T) {
 				var got turbotunnel.ClientID
 				var err error
 				if r != nil {
-					got, err = readPrologue(r)
+					got, err = ReadPrologue(r)
 				} else {
-					got, err = readPrologue(iotest.OneByteReader(bytes.NewReader(tt.in)))
+					got, err = ReadPrologue(iotest.OneByteReader(bytes.NewReader(tt.in)))
 				}
 				if tt.wantErr != nil {
 					if !errors.Is(err, tt.wantErr) {
@@ -61,7 +64,7 @@ func TestReadPrologue(t *testing.T) {
 
 func TestReadPrologueReadError(t *testing.T) {
 	boom := errors.New("boom")
-	_, err := readPrologue(iotest.ErrReader(boom))
+	_, err := ReadPrologue(iotest.ErrReader(boom))
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want it to wrap %v", err, boom)
 	}
@@ -83,20 +86,45 @@ func FuzzCarrierStream(f *testing.F) {
 	f.Add(cat(p, []byte{0xca, 0x78}, make([]byte, 1400))) // exactly the limit
 	f.Add(cat(p, []byte{0x40, 0x04, 0, 0, 0, 0, 0x80}))   // non-minimal padding, empty data
 	f.Add(turbotunnel.Token[:3])
+	// One intake and one stub Server for the whole run: setting up a KCP
+	// engine per input is what made this target slow.
+	in := NewIntake(testInletSize, 0)
+	defer in.Close()
+	r := bufio.NewReader(nil)
+	br := bytes.NewReader(nil)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		pconn := turbotunnel.NewQueuePacketConn(instanceAddr(0), time.Minute)
-		defer pconn.Close()
-		r := bufio.NewReader(bytes.NewReader(b))
-		cid, err := readPrologue(r)
+		br.Reset(b)
+		r.Reset(br)
+		cid, err := ReadPrologue(r)
 		if err != nil {
-			if !errors.Is(err, errNoPrologue) && !errors.Is(err, errShortPrologue) && !errors.Is(err, errBadToken) {
-				t.Fatalf("readPrologue: unexpected error %v", err)
+			if !errors.Is(err, ErrNoPrologue) && !errors.Is(err, ErrShortPrologue) && !errors.Is(err, ErrBadToken) {
+				t.Fatalf("ReadPrologue: unexpected error %v", err)
 			}
 			return
 		}
-		err = pumpUp(r, pconn, cid)
-		if err != nil && !errors.Is(err, errOversizedChunk) && !errors.Is(err, errMalformedChunk) && !errors.Is(err, errTruncatedChunk) {
+		l := in.NewInlet(cid)
+		var last atomic.Int64
+		err = Pump(r, l, &last, func() {})
+		if err != nil && !errors.Is(err, ErrOversizedChunk) && !errors.Is(err, ErrMalformedChunk) && !errors.Is(err, ErrTruncatedChunk) {
 			t.Fatalf("pumpUp: unexpected error %v", err)
 		}
+		// What was queued is bounded by the inlet, and every packet came
+		// from this inlet's ClientID and fits a chunk.
+		buf := make([]byte, MaxChunkLen+1)
+		for got := 0; ; got++ {
+			p, addr, ok := in.Next()
+			if !ok {
+				break
+			}
+			if got >= testInletSize {
+				t.Fatalf("more than %d packets queued by one inlet", testInletSize)
+			}
+			if addr != cid || len(p) > MaxChunkLen {
+				t.Fatalf("packet of %d bytes from %v, want at most %d from %v", len(p), addr, MaxChunkLen, cid)
+			}
+			copy(buf, p)
+			PutPacketBuf(p)
+		}
+		l.Close()
 	})
 }

@@ -1,0 +1,3 @@
+module gitlab.torproject.org/tpo/anti-censorship/pluggable-transports/goptlib
+
+go 1.11
