@@ -1,11 +1,11 @@
-//go:build dtlsmimicry
+//go:build integration && dtlsmimicry
 
 // These tests compare our chain's DTLS handshake with Chromium's. They fail
 // with today's stack (pion/webrtc v4: stock DTLS 1.2 hello, JA4
 // dd2i080600_...) and are kept out of `make test` by their build tag until
 // the pion v5 migration; run them with
 //
-//	SNOWFALL_BIN=$PWD/bin go test -tags dtlsmimicry -count=1 -v -run 'TestFingerprintDTLS|TestCensorPassesOurProxy' ./internal/interop/
+//	SNOWFALL_BIN=$PWD/bin go test -tags "integration dtlsmimicry" -count=1 -v -run 'TestFingerprintDTLS|TestCensorPassesOurProxy' ./internal/interop/
 package interop
 
 import (

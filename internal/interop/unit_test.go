@@ -34,7 +34,7 @@ func TestIntegrationTagged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.HasPrefix(b, []byte("//go:build integration\n")) {
+		if !bytes.HasPrefix(b, []byte("//go:build integration\n")) && !bytes.HasPrefix(b, []byte("//go:build integration && ")) {
 			t.Errorf("%s does not start with //go:build integration", f)
 		}
 	}
