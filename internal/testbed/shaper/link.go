@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -67,15 +68,24 @@ func (c Config) IsZero() bool {
 }
 
 func (c Config) String() string {
-	s := fmt.Sprintf("delay %v", c.Delay)
-	if c.Jitter > 0 {
-		s += fmt.Sprintf(" ±%v", c.Jitter)
+	var parts []string
+	if c.Delay > 0 || c.Jitter > 0 {
+		d := "delay " + c.Delay.String()
+		if c.Jitter > 0 {
+			d += " ±" + c.Jitter.String()
+		}
+		parts = append(parts, d)
 	}
-	s += fmt.Sprintf(", loss %.2f %%", 100*c.Loss)
+	if c.Loss > 0 {
+		parts = append(parts, fmt.Sprintf("loss %g %%", 100*c.Loss))
+	}
 	if c.Rate > 0 {
-		s += fmt.Sprintf(", rate %.3g Mbit/s (queue %d B)", float64(c.Rate)/1e6, c.queueBytes())
+		parts = append(parts, fmt.Sprintf("rate %g Mbit/s (queue %d B)", float64(c.Rate)/1e6, c.queueBytes()))
 	}
-	return s
+	if len(parts) == 0 {
+		return "no impairment"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // maxPacket is the largest packet the default queue must hold twice.
