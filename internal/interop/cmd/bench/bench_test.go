@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -357,5 +358,34 @@ func TestPlot(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("markdown lacks %q:\n%s", want, b)
 		}
+	}
+}
+
+// TestFailedCell: a phase that failed on an impaired link is counted and
+// left out of the figures, and the table says so.
+func TestFailedCell(t *testing.T) {
+	rep := gridReport([]cell{{"snowfall", "clean", 10, 10, 1, 5}, {"debian", "loss5", 0.1, 0.2, 1, 5}})
+	for i := range rep.Phases {
+		if r := &rep.Phases[i]; r.Link == "loss5" && r.Phase == phaseUp {
+			r.Failed = "stalled"
+		}
+	}
+	row := summarise(&chainRun{spec: chainSpec{"debian", "debian", ""}}, linkProfiles[2], rep.Phases)
+	if row.Upload.Failures != 1 || !math.IsNaN(row.Upload.MBps) || row.Download.MBps != 0.1 || row.Download.Failures != 0 {
+		t.Fatalf("summary down %+v up %+v", row.Download, row.Upload)
+	}
+	if c := mbpsCell(row.Upload); c != "failed (1)" {
+		t.Errorf("cell %q", c)
+	}
+	if c := mbpsCell(TransferSummary{MBps: 1, Failures: 2}); c != "1.00 (2 failed)" {
+		t.Errorf("cell %q", c)
+	}
+	for _, e := range []string{"testbed: download: hash mismatch", "testbed: upload: target says \"BAD 5 x\"", "content differs at byte 3"} {
+		if !integrityError(errors.New(e)) {
+			t.Errorf("%q not taken for an integrity error", e)
+		}
+	}
+	if integrityError(errors.New("testbed: upload: no verdict: i/o timeout")) {
+		t.Error("a timeout taken for an integrity error")
 	}
 }

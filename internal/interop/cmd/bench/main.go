@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/snowfall-pt/snowfall/internal/interop"
+	"github.com/snowfall-pt/snowfall/internal/testbed"
 )
 
 func main() {
@@ -136,6 +137,11 @@ func run() int {
 		}
 		o.dir = d
 	}
+
+	// A slow chain on a lossy link may need more than the default minute
+	// between its last upload byte and the target's verdict; the phase
+	// timeout still bounds every phase.
+	testbed.IdleTimeout = o.phaseTimeout
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -96,6 +96,9 @@ type PhaseResult struct {
 	OtherLoadCores float64    `json:"other_load_cores"`
 	Net            NetTraffic `json:"net"`
 	RTTsMs         []float64  `json:"rtts_ms,omitempty"`
+	// Failed says why the phase did not complete (impaired links only:
+	// anywhere else, and for wrong bytes anywhere, the run stops).
+	Failed string `json:"failed,omitempty"`
 	// LoadedRTTsMs are the round trips of the echo stream beside a
 	// transfer.
 	LoadedRTTsMs []float64 `json:"loaded_rtts_ms,omitempty"`
@@ -122,8 +125,11 @@ type NetTraffic struct {
 // TransferSummary sums up one direction of one chain over the rounds.
 type TransferSummary struct {
 	// MBps is the median over rounds; Rounds has each.
-	MBps   float64   `json:"mb_per_s"`
-	Rounds []float64 `json:"mb_per_s_rounds"`
+	MBps float64 `json:"mb_per_s"`
+	// Failures counts rounds that did not complete; their figures are left
+	// out of the rest.
+	Failures int       `json:"failures,omitempty"`
+	Rounds   []float64 `json:"mb_per_s_rounds"`
 	// CPUmsPerMB is CPU milliseconds per megabyte during the data phase,
 	// total CPU over total bytes of all rounds, by role.
 	CPUmsPerMB map[string]float64 `json:"cpu_ms_per_mb"`
@@ -202,14 +208,26 @@ func summarise(cr *chainRun, link linkProfile, all []PhaseResult) ChainReport {
 		Client: cr.spec.Client, Proxy: cr.spec.Proxy, BinDir: cr.spec.BinDir, Components: cr.info}
 	var echoRTTs []float64
 	var echoCPU float64
+	failures := map[string]int{}
 	for _, phase := range phases {
 		var rs []PhaseResult
 		for _, r := range all {
 			if r.Chain == cs.Label && r.Link == cs.Link && r.Phase == phase {
+				if r.Failed != "" {
+					failures[phase]++
+					continue
+				}
 				rs = append(rs, r)
 			}
 		}
 		if len(rs) == 0 {
+			ts := TransferSummary{MBps: math.NaN(), Failures: failures[phase], Loaded: RTTStats{}}
+			switch phase {
+			case phaseDown:
+				cs.Download = ts
+			case phaseUp:
+				cs.Upload = ts
+			}
 			continue
 		}
 		if phase == phaseEcho {
@@ -250,6 +268,7 @@ func summarise(cr *chainRun, link linkProfile, all []PhaseResult) ChainReport {
 		ts.SetupCPUms = 1000 * setupCPU / float64(len(rs))
 		ts.OtherLoadCores = other / float64(len(rs))
 		ts.Loaded = rttStats(loaded)
+		ts.Failures = failures[phase]
 		if shaped > 0 {
 			ts.ShapedLossPct = 100 * float64(shapedDrops) / float64(shaped)
 		}
@@ -435,13 +454,24 @@ func throughputTable(st tableStyle, rep *Report) string {
 		"echo beside down median / p95 ms", "echo beside up median / p95 ms",
 		"setup s (down/up)", "chain CPU ms/MB (down/up)"))
 	for _, c := range rep.Chains {
-		b.WriteString(st.row(c.LinkLabel, c.Label, f(c.Download.MBps, 2), f(c.Upload.MBps, 2),
+		b.WriteString(st.row(c.LinkLabel, c.Label, mbpsCell(c.Download), mbpsCell(c.Upload),
 			f(c.Echo.MedianMs, 1),
 			loadedCell(c.Download.Loaded), loadedCell(c.Upload.Loaded),
 			f(c.Download.SetupSeconds, 2)+" / "+f(c.Upload.SetupSeconds, 2),
 			f(c.Download.CPUmsPerMB[chainRole], 0)+" / "+f(c.Upload.CPUmsPerMB[chainRole], 0)))
 	}
 	return b.String()
+}
+
+// mbpsCell is the throughput, with the rounds that failed.
+func mbpsCell(ts TransferSummary) string {
+	switch {
+	case ts.Failures == 0:
+		return f(ts.MBps, 2)
+	case math.IsNaN(ts.MBps):
+		return fmt.Sprintf("failed (%d)", ts.Failures)
+	}
+	return fmt.Sprintf("%s (%d failed)", f(ts.MBps, 2), ts.Failures)
 }
 
 func loadedCell(s RTTStats) string {
