@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -150,6 +151,7 @@ func TestShapeLoss(t *testing.T) {
 	defer tx.Close()
 
 	got := make([]bool, count)
+	var received atomic.Int64
 	var mu sync.Mutex
 	recvDone := make(chan error, 1)
 	go func() {
@@ -170,6 +172,7 @@ func TestShapeLoss(t *testing.T) {
 					mu.Lock()
 					got[i] = true
 					mu.Unlock()
+					received.Add(1)
 				}
 			}
 		}
@@ -181,9 +184,15 @@ func TestShapeLoss(t *testing.T) {
 		if _, err := tx.WriteTo(msg, to); err != nil {
 			t.Fatal(err)
 		}
-		if i%50 == 49 {
-			// Pace the sender so the receive buffer never overflows.
-			time.Sleep(2 * time.Millisecond)
+		// Keep at most 64 delivered datagrams unread, so the receive
+		// buffer never overflows however slow the reader is: a datagram
+		// lost there would look like the shaper's.
+		deadline := time.Now().Add(10 * time.Second)
+		for s.Stats().Delivered-received.Load() > 64 {
+			if time.Now().After(deadline) {
+				t.Fatalf("receiver stuck at %d of %d delivered", received.Load(), s.Stats().Delivered)
+			}
+			time.Sleep(100 * time.Microsecond)
 		}
 	}
 	if err := <-recvDone; err != nil {
