@@ -70,7 +70,7 @@ func (p *probe) once() (time.Duration, error) {
 
 // probeInterval paces the probe like ping: echoes back to back would
 // load the chain's CPU themselves and distort the transfer beside them.
-const probeInterval = 20 * time.Millisecond
+const probeInterval = 100 * time.Millisecond
 
 // run echoes, one at most every probeInterval, until ctx ends or max round
 // trips are done, then closes the stream. An echo cut short by ctx is not
