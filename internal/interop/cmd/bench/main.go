@@ -72,7 +72,7 @@ func parseFlags() (options, error) {
 	flag.StringVar(&o.out, "out", "", "Markdown file whose generated section receives the results (empty: none)")
 	flag.StringVar(&o.jsonOut, "json", "", "write the results as JSON to this file (- for stdout)")
 	flag.StringVar(&o.dir, "dir", "", "directory for logs (default: a new one under the temporary directory)")
-	flag.DurationVar(&o.timeout, "timeout", 45*time.Minute, "give up on the whole run after this long (a full grid of two chains takes 10 to 20 minutes, -quick about 5)")
+	flag.DurationVar(&o.timeout, "timeout", 45*time.Minute, "give up on the whole run after this long (a full grid of two chains took 12 to 15 minutes on a loaded 2-core machine, -quick about 9)")
 	flag.DurationVar(&o.phaseTimeout, "phase-timeout", 4*time.Minute, "give up on one phase (connection setup included) after this long")
 	flag.BoolVar(&o.profile, "profile", false,
 		"record perf(1) CPU profiles of the client, proxy and bridge during transfers (perturbs the CPU figures; -out is not written)")
