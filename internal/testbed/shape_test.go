@@ -377,3 +377,42 @@ func TestShapeClose(t *testing.T) {
 		t.Errorf("second close: %v", err)
 	}
 }
+
+// TestShapeBurst: a burst far beyond what a default-sized netlink buffer
+// holds reaches the shaper whole (none dropped by the kernel on the way).
+func TestShapeBurst(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a, b := shapePair(ctx, t)
+	s := shape(ctx, t, a, ShapeConfig{Link: shaper.Config{Delay: 10 * time.Millisecond}})
+	tx, err := b.ListenPacket("udp4", netip.AddrPortFrom(b.Addr, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	// Nobody reads: the receiving socket drops what overflows it, after
+	// the shaper has seen every datagram.
+	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(a.Addr, 9))
+	const burst = 5000
+	msg := make([]byte, 1000)
+	for i := 0; i < burst; i++ {
+		if _, err := tx.WriteTo(msg, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.Stats().Packets < burst && time.Now().Before(deadline) {
+		ks, err := s.KernelStats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ks.QueueDropped+ks.UserDropped > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Stats(); st.Packets != burst {
+		t.Errorf("shaper saw %d of %d datagrams", st.Packets, burst)
+	}
+	checkKernel(t, s)
+}

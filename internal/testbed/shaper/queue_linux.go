@@ -10,6 +10,7 @@ import (
 
 	nfqueue "github.com/florianl/go-nfqueue/v2"
 	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // QueueOptions tune the kernel side of a Queue.
@@ -66,7 +67,7 @@ func OpenQueue(num uint16, link *Link, opt QueueOptions) (*Queue, error) {
 		nf.Close()
 		return nil, fmt.Errorf("shaper: queue %d: %w", num, err)
 	}
-	if err := nf.Con.SetReadBuffer(opt.ReadBuffer); err != nil {
+	if err := setReadBuffer(nf.Con, opt.ReadBuffer); err != nil {
 		nf.Close()
 		return nil, fmt.Errorf("shaper: queue %d: %w", num, err)
 	}
@@ -158,4 +159,25 @@ func ReadKernelStats(num uint16) (KernelStats, error) {
 		return KernelStats{}, fmt.Errorf("shaper: %w", err)
 	}
 	return KernelStats{}, fmt.Errorf("shaper: queue %d not listed", num)
+}
+
+// setReadBuffer sizes the netlink socket's receive buffer. SO_RCVBUF is
+// capped by net.core.rmem_max (212 KB here, a few hundred queued packets),
+// too little for a burst of a fast sender; as root SO_RCVBUFFORCE passes
+// the cap, and without the privilege the capped size is what we get.
+func setReadBuffer(c *netlink.Conn, n int) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, n)
+	}); err != nil {
+		return err
+	}
+	if serr != nil {
+		return c.SetReadBuffer(n)
+	}
+	return nil
 }
