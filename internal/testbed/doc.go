@@ -3,7 +3,9 @@
 // programs started inside them, and in-process helpers (a two-address STUN
 // server for RFC 5780 NAT discovery, a hash-checking target service, a SOCKS5
 // client that speaks the pluggable-transport argument convention, and torrc
-// builders).
+// builders), and a user-space link shaper (Namespace.Shape, package
+// shaper) that adds delay, jitter, loss and a rate limit where the kernel
+// has no netem.
 //
 // Addresses come from TEST-NET-2 (198.51.100.0/24), which exists only inside
 // the namespaces this package creates; nothing has a route out, so nothing

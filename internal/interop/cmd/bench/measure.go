@@ -7,7 +7,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -137,6 +139,18 @@ func (c *markConn) Read(b []byte) (int, error) {
 type bench struct {
 	o     options
 	start time.Time
+	runs  []*chainRun
+}
+
+// maxLoadedEchoes bounds the probe beside one transfer.
+const maxLoadedEchoes = 100_000
+
+func msList(ds []time.Duration) []float64 {
+	out := make([]float64, len(ds))
+	for i, d := range ds {
+		out[i] = float64(d) / float64(time.Millisecond)
+	}
+	return out
 }
 
 func (b *bench) say(format string, args ...any) {
@@ -150,7 +164,14 @@ func measure(ctx context.Context, o options) (*Report, error) {
 		Date:    time.Now().UTC(),
 		Machine: machineInfo(),
 		Params: Params{SizeBytes: o.size, Echoes: o.echoes, EchoSize: o.echoSize, Rounds: o.rounds,
-			Profiled: o.profile},
+			Profiled: o.profile, Quick: o.quick},
+	}
+	for _, l := range o.links {
+		shaping := "none"
+		if !l.clean() {
+			shaping = l.Link.String() + ", each way"
+		}
+		rep.Params.Links = append(rep.Params.Links, LinkInfo{Name: l.Name, Label: l.Label, Shaping: shaping, SizeBytes: l.size(o.size, o.quick)})
 	}
 	bins, err := testbed.NewBinaries()
 	if err != nil {
@@ -182,24 +203,22 @@ func measure(ctx context.Context, o options) (*Report, error) {
 			return nil, fmt.Errorf("start %s: %w", spec.label(), err)
 		}
 		runs = append(runs, cr)
+		b.runs = runs
 	}
 
 	for round := 1; round <= o.rounds; round++ {
-		order := append([]*chainRun(nil), runs...)
-		if round%2 == 0 {
-			// Alternate the order so that neither chain always runs first.
-			for i, j := 0, len(order)-1; i < j; i, j = i+1, j-1 {
-				order[i], order[j] = order[j], order[i]
+		for li, link := range o.links {
+			order := append([]*chainRun(nil), runs...)
+			if (round+li)%2 == 0 {
+				// Alternate the order so that no chain always runs first.
+				slices.Reverse(order)
 			}
-		}
-		for _, cr := range order {
-			for pi, phase := range phases {
-				seed := uint64(round*1000 + indexOf(runs, cr)*10 + pi)
-				res, err := b.runPhase(ctx, cr, phase, round, seed)
+			for _, cr := range order {
+				res, err := b.runLink(ctx, cr, link, round)
 				if err != nil {
-					return nil, fmt.Errorf("%s, round %d, %s: %w", cr.spec.label(), round, phase, err)
+					return nil, fmt.Errorf("%s, %s, round %d: %w", cr.spec.label(), link.Label, round, err)
 				}
-				rep.Phases = append(rep.Phases, res)
+				rep.Phases = append(rep.Phases, res...)
 			}
 		}
 	}
@@ -210,8 +229,14 @@ func measure(ctx context.Context, o options) (*Report, error) {
 				cr.info[i].PeakRSSMB = float64(rss) / 1e6
 			}
 		}
-		rep.Chains = append(rep.Chains, summarise(cr, rep.Phases))
 	}
+	// Link by link, so that the tables put the chains side by side.
+	for _, link := range o.links {
+		for _, cr := range runs {
+			rep.Chains = append(rep.Chains, summarise(cr, link, rep.Phases))
+		}
+	}
+	rep.Goals = goals(rep.Chains)
 	rep.Comparison = compare(rep.Chains)
 	return rep, nil
 }
@@ -306,29 +331,124 @@ func (cr *chainRun) dial(ctx context.Context) (net.Conn, error) {
 	return nil, errors.Join(errs...)
 }
 
+// runLink shapes the chain's WebRTC path as link says, runs every phase,
+// and removes the shaping.
+func (b *bench) runLink(ctx context.Context, cr *chainRun, link linkProfile, round int) ([]PhaseResult, error) {
+	var sh *interop.Shaped
+	if !link.clean() {
+		imp := link.impairment(round)
+		var err error
+		if sh, err = cr.chain.Shape(ctx, imp); err != nil {
+			return nil, err
+		}
+		defer sh.Close()
+		b.say("%s: shaping the WebRTC path, down %v; up %v", cr.spec.label(), imp.Down, imp.Up)
+	}
+	var out []PhaseResult
+	for pi, phase := range phases {
+		seed := uint64(round*1000 + indexOf(b.runs, cr)*100 + indexOfLink(b.o.links, link)*10 + pi)
+		before := shapedCounts(sh)
+		res, err := b.runPhase(ctx, cr, link, phase, round, seed)
+		if err != nil {
+			// On an impaired link a chain that stalls or gives up is a
+			// result, not a broken bench: note it and go on. Wrong bytes
+			// are never a result, and a clean link must work.
+			if link.clean() || integrityError(err) || ctx.Err() != nil {
+				return nil, fmt.Errorf("%s: %w", phase, err)
+			}
+			b.say("  FAILED on %s: %v", link.Label, err)
+			res.Failed = err.Error()
+		}
+		after := shapedCounts(sh)
+		res.ShapedPackets, res.ShapedLost, res.ShapedOverflow = after[0]-before[0], after[1]-before[1], after[2]-before[2]
+		out = append(out, res)
+	}
+	if sh != nil {
+		for _, s := range append([]*testbed.Shaper{sh.Down}, sh.Up...) {
+			if ks, err := s.KernelStats(); err == nil && ks.QueueDropped+ks.UserDropped > 0 {
+				// The shaper fell behind: the kernel dropped packets beyond
+				// the configured loss. Say so rather than hide it.
+				b.say("  WARNING: %v: kernel dropped %d packets the shaper never saw", s, ks.QueueDropped+ks.UserDropped)
+			}
+		}
+	}
+	return out, nil
+}
+
+// shapedCounts sums packets seen, lost and dropped by the queue over both
+// directions.
+func shapedCounts(sh *interop.Shaped) [3]int64 {
+	var c [3]int64
+	if sh == nil {
+		return c
+	}
+	for _, s := range append([]*testbed.Shaper{sh.Down}, sh.Up...) {
+		if s == nil {
+			continue
+		}
+		st := s.Stats()
+		c[0] += st.Packets
+		c[1] += st.Lost
+		c[2] += st.Overflow
+	}
+	return c
+}
+
+// integrityError reports an error that says bytes arrived wrong, as
+// testbed's transfers word it (they return no typed errors).
+func integrityError(err error) bool {
+	msg := err.Error()
+	for _, w := range []string{"content differs", "hash mismatch", "target says", "integrity"} {
+		if strings.Contains(msg, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func indexOfLink(links []linkProfile, l linkProfile) int {
+	for i, x := range links {
+		if x.Name == l.Name {
+			return i
+		}
+	}
+	return -1
+}
+
 // runPhase opens a fresh stream and runs one phase on it. CPU is read
 // before the stream is requested, when the first bytes arrive, and at the
 // end, so that the connection's setup (rendezvous, ICE, DTLS, SCTP, KCP and
 // smux) is counted apart from the data.
-func (b *bench) runPhase(ctx context.Context, cr *chainRun, phase string, round int, seed uint64) (PhaseResult, error) {
-	res := PhaseResult{Chain: cr.spec.label(), Client: cr.spec.Client, Proxy: cr.spec.Proxy, Round: round, Phase: phase}
+func (b *bench) runPhase(ctx context.Context, cr *chainRun, link linkProfile, phase string, round int, seed uint64) (PhaseResult, error) {
+	res := PhaseResult{Chain: cr.spec.label(), Client: cr.spec.Client, Proxy: cr.spec.Proxy, Link: link.Name, Round: round, Phase: phase}
+	size := link.size(b.o.size, b.o.quick)
 	ctx, cancel := context.WithTimeout(ctx, b.o.phaseTimeout)
 	defer cancel()
 
 	var prof *profiler
 	if b.o.profile && phase != phaseEcho {
-		name := fmt.Sprintf("%s-r%d-%s", cr.spec.slug(), round, phase)
+		name := fmt.Sprintf("%s-%s-r%d-%s", cr.spec.slug(), link.Name, round, phase)
 		prof = startProfiler(filepath.Join(b.o.dir, "profiles"), name, cr.pids)
 		defer prof.stop()
 	}
 
 	switch phase {
 	case phaseDown:
-		b.say("%s round %d: download %d bytes…", cr.spec.label(), round, b.o.size)
+		b.say("%s, %s, round %d: download %d bytes with echoes beside…", cr.spec.label(), link.Label, round, size)
 	case phaseUp:
-		b.say("%s round %d: upload %d bytes…", cr.spec.label(), round, b.o.size)
+		b.say("%s, %s, round %d: upload %d bytes with echoes beside…", cr.spec.label(), link.Label, round, size)
 	case phaseEcho:
-		b.say("%s round %d: %d echoes of %d bytes…", cr.spec.label(), round, b.o.echoes, b.o.echoSize)
+		b.say("%s, %s, round %d: %d echoes of %d bytes…", cr.spec.label(), link.Label, round, b.o.echoes, b.o.echoSize)
+	}
+	// The probe's stream is opened before the first reading, so its setup
+	// is not the transfer's.
+	var pr *probe
+	if phase != phaseEcho {
+		var err error
+		if pr, err = openProbe(ctx, cr, b.o.echoSize, seed^0xec40); err != nil {
+			return res, fmt.Errorf("echo stream beside the transfer: %w", err)
+		}
+		defer pr.close()
 	}
 	s0, err := cr.snap()
 	if err != nil {
@@ -342,15 +462,32 @@ func (b *bench) runPhase(ctx context.Context, cr *chainRun, phase string, round 
 		s1    snapshot
 		s1err error
 	)
-	mc := &markConn{Conn: conn, mark: func() { s1, s1err = cr.snap() }}
+	// The probe starts when the transfer's data does, and stops when it
+	// ends.
+	loadCtx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	type probeResult struct {
+		rtts []time.Duration
+		err  error
+	}
+	probed := make(chan probeResult, 1)
+	mc := &markConn{Conn: conn, mark: func() {
+		s1, s1err = cr.snap()
+		if pr != nil {
+			go func() {
+				rtts, err := pr.run(loadCtx, maxLoadedEchoes)
+				probed <- probeResult{rtts, err}
+			}()
+		}
+	}}
 
 	var tr testbed.Transfer
 	var rtts []time.Duration
 	switch phase {
 	case phaseDown:
-		tr, err = testbed.Download(ctx, mc, b.o.size, seed)
+		tr, err = testbed.Download(ctx, mc, size, seed)
 	case phaseUp:
-		tr, err = testbed.Upload(ctx, mc, b.o.size, seed)
+		tr, err = testbed.Upload(ctx, mc, size, seed)
 	case phaseEcho:
 		rtts, err = testbed.EchoRoundTrips(ctx, mc, b.o.echoes, b.o.echoSize, seed)
 	}
@@ -358,6 +495,11 @@ func (b *bench) runPhase(ctx context.Context, cr *chainRun, phase string, round 
 	// Once.Do returns only after mark has run, if it ran: s1 is safe to read.
 	marked := true
 	mc.once.Do(func() { marked = false })
+	stopLoad()
+	var loaded probeResult
+	if marked && pr != nil {
+		loaded = <-probed
+	}
 	if err != nil {
 		return res, fmt.Errorf("%w\n%v", err, cr.chain.CheckAlive())
 	}
@@ -373,6 +515,10 @@ func (b *bench) runPhase(ctx context.Context, cr *chainRun, phase string, round 
 	if err := cr.chain.CheckAlive(); err != nil {
 		return res, err
 	}
+	if loaded.err != nil {
+		return res, fmt.Errorf("echoes beside the transfer: %w", loaded.err)
+	}
+	res.LoadedRTTsMs = msList(loaded.rtts)
 
 	// Setup runs from the SOCKS request to the first byte, whether the
 	// client grants SOCKS before its rendezvous (Tor's) or after (ours).
@@ -385,25 +531,24 @@ func (b *bench) runPhase(ctx context.Context, cr *chainRun, phase string, round 
 	case phaseDown, phaseUp:
 		// Download and Upload fail on a hash mismatch; check once more so a
 		// change there can never let one through silently.
-		if !tr.OK() || tr.Bytes != b.o.size {
+		if !tr.OK() || tr.Bytes != size {
 			return res, fmt.Errorf("integrity: %v", tr)
 		}
 		res.Bytes = tr.Bytes
 		res.DataSeconds = tr.Duration.Seconds()
 		res.MBps = tr.MBps()
 		res.SHA256 = tr.SHA256
-		b.say("  %.2f MB/s after %.2fs of setup, sha256 %.16s… OK; chain CPU %.0f ms/MB",
-			res.MBps, res.SetupSeconds, res.SHA256, 1000*res.DataCPU[chainRole]/(float64(res.Bytes)/1e6))
+		st := rttStats(res.LoadedRTTsMs)
+		b.say("  %.2f MB/s after %.2fs of setup, sha256 %.16s… OK; chain CPU %.0f ms/MB; %d echoes beside, median %.1f ms, p95 %.1f ms",
+			res.MBps, res.SetupSeconds, res.SHA256, 1000*res.DataCPU[chainRole]/(float64(res.Bytes)/1e6),
+			st.Count, st.MedianMs, st.P95Ms)
 	case phaseEcho:
 		if len(rtts) != b.o.echoes {
 			return res, fmt.Errorf("%d round trips, want %d", len(rtts), b.o.echoes)
 		}
 		res.Bytes = int64(len(rtts) * b.o.echoSize)
 		res.DataSeconds = s2.at.Sub(s1.at).Seconds()
-		res.RTTsMs = make([]float64, len(rtts))
-		for i, d := range rtts {
-			res.RTTsMs[i] = float64(d) / float64(time.Millisecond)
-		}
+		res.RTTsMs = msList(rtts)
 		st := rttStats(res.RTTsMs)
 		b.say("  round trip median %.2f ms, p95 %.2f ms, all content checked", st.MedianMs, st.P95Ms)
 	}

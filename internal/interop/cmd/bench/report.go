@@ -25,6 +25,9 @@ type Report struct {
 	Params     Params        `json:"params"`
 	Chains     []ChainReport `json:"chains"`
 	Comparison *Comparison   `json:"comparison,omitempty"`
+	Goals      []Goal        `json:"goals,omitempty"`
+	// Plot is the throughput-against-loss SVG written, if any.
+	Plot string `json:"plot,omitempty"`
 	// Phases are the raw results, one per chain, round and phase.
 	Phases []PhaseResult `json:"phases"`
 }
@@ -46,6 +49,17 @@ type Params struct {
 	EchoSize  int   `json:"echo_size"`
 	Rounds    int   `json:"rounds"`
 	Profiled  bool  `json:"profiled"`
+	Quick     bool  `json:"quick"`
+	// Links are the link profiles measured, with their transfer sizes.
+	Links []LinkInfo `json:"links"`
+}
+
+// LinkInfo describes one link profile of the grid.
+type LinkInfo struct {
+	Name      string `json:"name"`
+	Label     string `json:"label"`
+	Shaping   string `json:"shaping"`
+	SizeBytes int64  `json:"size_bytes"`
 }
 
 // ComponentInfo describes one process of a chain.
@@ -67,6 +81,7 @@ type PhaseResult struct {
 	Chain        string             `json:"chain"`
 	Client       string             `json:"client"`
 	Proxy        string             `json:"proxy"`
+	Link         string             `json:"link"`
 	Round        int                `json:"round"`
 	Phase        string             `json:"phase"`
 	Bytes        int64              `json:"bytes"`
@@ -81,6 +96,17 @@ type PhaseResult struct {
 	OtherLoadCores float64    `json:"other_load_cores"`
 	Net            NetTraffic `json:"net"`
 	RTTsMs         []float64  `json:"rtts_ms,omitempty"`
+	// Failed says why the phase did not complete (impaired links only:
+	// anywhere else, and for wrong bytes anywhere, the run stops).
+	Failed string `json:"failed,omitempty"`
+	// LoadedRTTsMs are the round trips of the echo stream beside a
+	// transfer.
+	LoadedRTTsMs []float64 `json:"loaded_rtts_ms,omitempty"`
+	// Shaped* count what the link shapers saw and dropped during the
+	// phase, both directions together.
+	ShapedPackets  int64 `json:"shaped_packets,omitempty"`
+	ShapedLost     int64 `json:"shaped_lost,omitempty"`
+	ShapedOverflow int64 `json:"shaped_overflow,omitempty"`
 }
 
 // NetTraffic counts packets during a data phase: UDP datagrams of the
@@ -99,8 +125,11 @@ type NetTraffic struct {
 // TransferSummary sums up one direction of one chain over the rounds.
 type TransferSummary struct {
 	// MBps is the median over rounds; Rounds has each.
-	MBps   float64   `json:"mb_per_s"`
-	Rounds []float64 `json:"mb_per_s_rounds"`
+	MBps float64 `json:"mb_per_s"`
+	// Failures counts rounds that did not complete; their figures are left
+	// out of the rest.
+	Failures int       `json:"failures,omitempty"`
+	Rounds   []float64 `json:"mb_per_s_rounds"`
 	// CPUmsPerMB is CPU milliseconds per megabyte during the data phase,
 	// total CPU over total bytes of all rounds, by role.
 	CPUmsPerMB map[string]float64 `json:"cpu_ms_per_mb"`
@@ -115,6 +144,11 @@ type TransferSummary struct {
 	UDPPerMB      float64 `json:"udp_datagrams_per_mb"`
 	TCPPerMB      float64 `json:"proxy_tcp_segments_per_mb"`
 	UDPDropsPerMB float64 `json:"udp_rcvbuf_drops_per_mb"`
+	// Loaded are the round trips of the echo stream beside the transfer.
+	Loaded RTTStats `json:"loaded_echo"`
+	// ShapedLossPct is the share of packets the shapers dropped (random
+	// loss and queue overflow) during the transfer.
+	ShapedLossPct float64 `json:"shaped_loss_pct"`
 }
 
 // EchoSummary sums up the round trips of one chain over the rounds.
@@ -133,9 +167,11 @@ type RTTStats struct {
 	MaxMs    float64 `json:"max_ms"`
 }
 
-// ChainReport sums up one chain.
+// ChainReport sums up one chain on one link.
 type ChainReport struct {
 	Label      string          `json:"label"`
+	Link       string          `json:"link"`
+	LinkLabel  string          `json:"link_label"`
 	Client     string          `json:"client"`
 	Proxy      string          `json:"proxy"`
 	BinDir     string          `json:"bin_dir,omitempty"`
@@ -167,18 +203,31 @@ const (
 	refUpstreamCPU  = 130.0
 )
 
-func summarise(cr *chainRun, all []PhaseResult) ChainReport {
-	cs := ChainReport{Label: cr.spec.label(), Client: cr.spec.Client, Proxy: cr.spec.Proxy, BinDir: cr.spec.BinDir, Components: cr.info}
+func summarise(cr *chainRun, link linkProfile, all []PhaseResult) ChainReport {
+	cs := ChainReport{Label: cr.spec.label(), Link: link.Name, LinkLabel: link.Label,
+		Client: cr.spec.Client, Proxy: cr.spec.Proxy, BinDir: cr.spec.BinDir, Components: cr.info}
 	var echoRTTs []float64
 	var echoCPU float64
+	failures := map[string]int{}
 	for _, phase := range phases {
 		var rs []PhaseResult
 		for _, r := range all {
-			if r.Chain == cs.Label && r.Phase == phase {
+			if r.Chain == cs.Label && r.Link == cs.Link && r.Phase == phase {
+				if r.Failed != "" {
+					failures[phase]++
+					continue
+				}
 				rs = append(rs, r)
 			}
 		}
 		if len(rs) == 0 {
+			ts := TransferSummary{MBps: math.NaN(), Failures: failures[phase], Loaded: RTTStats{}}
+			switch phase {
+			case phaseDown:
+				cs.Download = ts
+			case phaseUp:
+				cs.Upload = ts
+			}
 			continue
 		}
 		if phase == phaseEcho {
@@ -190,8 +239,12 @@ func summarise(cr *chainRun, all []PhaseResult) ChainReport {
 		}
 		ts := TransferSummary{CPUmsPerMB: make(map[string]float64)}
 		var mb, setupCPU, other float64
-		var setups []float64
+		var setups, loaded []float64
+		var shaped, shapedDrops int64
 		for _, r := range rs {
+			loaded = append(loaded, r.LoadedRTTsMs...)
+			shaped += r.ShapedPackets
+			shapedDrops += r.ShapedLost + r.ShapedOverflow
 			ts.Rounds = append(ts.Rounds, r.MBps)
 			setups = append(setups, r.SetupSeconds)
 			mb += float64(r.Bytes) / 1e6
@@ -214,6 +267,11 @@ func summarise(cr *chainRun, all []PhaseResult) ChainReport {
 		ts.SetupSeconds = median(setups)
 		ts.SetupCPUms = 1000 * setupCPU / float64(len(rs))
 		ts.OtherLoadCores = other / float64(len(rs))
+		ts.Loaded = rttStats(loaded)
+		ts.Failures = failures[phase]
+		if shaped > 0 {
+			ts.ShapedLossPct = 100 * float64(shapedDrops) / float64(shaped)
+		}
 		if phase == phaseDown {
 			cs.Download = ts
 		} else {
@@ -231,7 +289,7 @@ func compare(chains []ChainReport) *Comparison {
 	var ours, theirs *ChainReport
 	for i := range chains {
 		c := &chains[i]
-		if c.BinDir != "" {
+		if c.BinDir != "" || c.Link != "clean" {
 			continue // another build, for the reader to compare
 		}
 		switch {
@@ -373,7 +431,8 @@ var textStyle = tableStyle{
 }
 
 // textColumns are the Markdown columns aligned left; the rest hold numbers.
-var textColumns = map[string]bool{"chain": true, "direction": true, "role": true, "program": true, "version": true, "Go": true}
+var textColumns = map[string]bool{"link": true, "chain": true, "direction": true, "role": true, "program": true, "version": true, "Go": true,
+	"shaping of the client↔proxy UDP path": true, "goal": true, "measured": true, "verdict": true}
 
 var mdStyle = tableStyle{
 	row: func(c ...string) string { return "| " + strings.Join(c, " | ") + " |\n" },
@@ -391,20 +450,40 @@ var mdStyle = tableStyle{
 
 func throughputTable(st tableStyle, rep *Report) string {
 	var b strings.Builder
-	b.WriteString(st.header("chain", "down MB/s", "up MB/s", "echo median ms", "echo p95 ms",
-		"setup s (down/up)", "setup CPU ms (down/up)"))
+	b.WriteString(st.header("link", "chain", "down MB/s", "up MB/s", "echo idle median ms",
+		"echo beside down median / p95 ms", "echo beside up median / p95 ms",
+		"setup s (down/up)", "chain CPU ms/MB (down/up)"))
 	for _, c := range rep.Chains {
-		b.WriteString(st.row(c.Label, f(c.Download.MBps, 2), f(c.Upload.MBps, 2),
-			f(c.Echo.MedianMs, 2), f(c.Echo.P95Ms, 2),
+		b.WriteString(st.row(c.LinkLabel, c.Label, mbpsCell(c.Download), mbpsCell(c.Upload),
+			f(c.Echo.MedianMs, 1),
+			loadedCell(c.Download.Loaded), loadedCell(c.Upload.Loaded),
 			f(c.Download.SetupSeconds, 2)+" / "+f(c.Upload.SetupSeconds, 2),
-			f(c.Download.SetupCPUms, 0)+" / "+f(c.Upload.SetupCPUms, 0)))
+			f(c.Download.CPUmsPerMB[chainRole], 0)+" / "+f(c.Upload.CPUmsPerMB[chainRole], 0)))
 	}
 	return b.String()
 }
 
+// mbpsCell is the throughput, with the rounds that failed.
+func mbpsCell(ts TransferSummary) string {
+	switch {
+	case ts.Failures == 0:
+		return f(ts.MBps, 2)
+	case math.IsNaN(ts.MBps):
+		return fmt.Sprintf("failed (%d)", ts.Failures)
+	}
+	return fmt.Sprintf("%s (%d failed)", f(ts.MBps, 2), ts.Failures)
+}
+
+func loadedCell(s RTTStats) string {
+	if s.Count == 0 {
+		return "–"
+	}
+	return f(s.MedianMs, 1) + " / " + f(s.P95Ms, 1)
+}
+
 func cpuTable(st tableStyle, rep *Report) string {
 	var b strings.Builder
-	head := append([]string{"chain", "direction"}, roles...)
+	head := append([]string{"link", "chain", "direction"}, roles...)
 	head = append(head, "chain total", "harness", "rest of machine (cores)")
 	b.WriteString(st.header(head...))
 	for _, c := range rep.Chains {
@@ -412,7 +491,7 @@ func cpuTable(st tableStyle, rep *Report) string {
 			name string
 			ts   TransferSummary
 		}{{"down", c.Download}, {"up", c.Upload}} {
-			cells := []string{c.Label, d.name}
+			cells := []string{c.LinkLabel, c.Label, d.name}
 			for _, r := range roles {
 				cells = append(cells, f(d.ts.CPUmsPerMB[r], 0))
 			}
@@ -425,26 +504,43 @@ func cpuTable(st tableStyle, rep *Report) string {
 
 func packetTable(st tableStyle, rep *Report) string {
 	var b strings.Builder
-	b.WriteString(st.header("chain", "direction", "WebRTC UDP datagrams/MB", "UDP receive-buffer drops/MB", "proxy WebSocket TCP segments/MB"))
+	b.WriteString(st.header("link", "chain", "direction", "WebRTC UDP datagrams/MB", "UDP receive-buffer drops/MB",
+		"proxy WebSocket TCP segments/MB", "shaper drops %"))
 	for _, c := range rep.Chains {
 		for _, d := range []struct {
 			name string
 			ts   TransferSummary
 		}{{"down", c.Download}, {"up", c.Upload}} {
-			b.WriteString(st.row(c.Label, d.name, f(d.ts.UDPPerMB, 0), f(d.ts.UDPDropsPerMB, 1), f(d.ts.TCPPerMB, 0)))
+			b.WriteString(st.row(c.LinkLabel, c.Label, d.name, f(d.ts.UDPPerMB, 0), f(d.ts.UDPDropsPerMB, 1), f(d.ts.TCPPerMB, 0),
+				f(d.ts.ShapedLossPct, 2)))
 		}
 	}
 	return b.String()
 }
 
+// componentTable lists each chain's processes once, whatever the links.
 func componentTable(st tableStyle, rep *Report) string {
 	var b strings.Builder
 	b.WriteString(st.header("chain", "role", "program", "version", "Go", "peak RSS MB"))
+	seen := map[string]bool{}
 	for _, c := range rep.Chains {
+		if seen[c.Label] {
+			continue
+		}
+		seen[c.Label] = true
 		for _, ci := range c.Components {
 			b.WriteString(st.row(c.Label, ci.Role, filepath.Base(ci.Program), strings.ReplaceAll(ci.Version, "|", "/"),
 				ci.GoVersion, f(ci.PeakRSSMB, 0)))
 		}
+	}
+	return b.String()
+}
+
+func linkTable(st tableStyle, rep *Report) string {
+	var b strings.Builder
+	b.WriteString(st.header("link", "shaping of the client↔proxy UDP path", "MB per transfer"))
+	for _, l := range rep.Params.Links {
+		b.WriteString(st.row(l.Label, l.Shaping, f(float64(l.SizeBytes)/1e6, 1)))
 	}
 	return b.String()
 }
@@ -455,7 +551,7 @@ func comparisonLines(rep *Report) []string {
 		return nil
 	}
 	return []string{
-		fmt.Sprintf("Snowfall ÷ Snowflake 2.5.1, same run: download %s×, upload %s× the throughput; chain CPU per MB %s× (down), %s× (up); echo median %s×.",
+		fmt.Sprintf("Clean link, Snowfall ÷ Snowflake 2.5.1, same run: download %s×, upload %s× the throughput; chain CPU per MB %s× (down), %s× (up); echo median %s×.",
 			f(cmp.DownMBps, 2), f(cmp.UpMBps, 2), f(cmp.DownCPU, 2), f(cmp.UpCPU, 2), f(cmp.EchoMedian, 2)),
 		fmt.Sprintf("Against the newest upstream (by ratio to 2.5.1): %s — %s.", verdict(cmp.MeetsUpstream), cmp.UpstreamReason),
 	}
@@ -470,10 +566,14 @@ func verdict(ok bool) string {
 
 func printText(w io.Writer, rep *Report) {
 	p := rep.Params
-	fmt.Fprintf(w, "%d MB each way per round, %d echoes of %d bytes, %d round(s); %d CPUs (%s), kernel %s, %s\n\n",
+	fmt.Fprintf(w, "%d MB each way per round on the clean link, %d echoes of %d bytes, %d round(s); %d CPUs (%s), kernel %s, %s\n\n",
 		p.SizeBytes/1_000_000, p.Echoes, p.EchoSize, p.Rounds, rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.Kernel,
 		rep.Date.Format(time.RFC3339))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprint(tw, linkTable(textStyle, rep))
+	tw.Flush()
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, throughputTable(textStyle, rep))
 	tw.Flush()
 	fmt.Fprintln(w, "\nCPU milliseconds per MB during the data phase:")
@@ -491,6 +591,12 @@ func printText(w io.Writer, rep *Report) {
 	for _, l := range comparisonLines(rep) {
 		fmt.Fprintln(w, "\n"+l)
 	}
+	if len(rep.Goals) > 0 {
+		fmt.Fprintln(w, "\nGoals of issue 9, as ratios within this run:")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprint(tw, goalTable(textStyle, rep.Goals))
+		tw.Flush()
+	}
 }
 
 // Markers delimit the generated part of the Markdown file.
@@ -505,9 +611,22 @@ func markdownSection(rep *Report) string {
 	fmt.Fprintf(&b, "## Results of %s\n\n", rep.Date.Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Machine: %d CPUs (%s), Linux %s; harness built with %s; load average at start %s.  \n",
 		m.CPUs, m.CPUModel, m.Kernel, m.GoVersion, m.LoadAvg)
-	fmt.Fprintf(&b, "Run: %d MB (10^6 bytes) each way per round on one stream, %d sequential echoes of %d bytes, %d round(s); every byte checked by SHA-256.\n\n",
-		p.SizeBytes/1_000_000, p.Echoes, p.EchoSize, p.Rounds)
+	mode := ""
+	if p.Quick {
+		mode = " (`-quick`)"
+	}
+	fmt.Fprintf(&b, "Run%s: one stream each way per link and round, %d sequential idle echoes of %d bytes, echoes of the same size beside each transfer, %d round(s); every byte checked by SHA-256.\n\n",
+		mode, p.Echoes, p.EchoSize, p.Rounds)
+	b.WriteString(linkTable(mdStyle, rep))
+	b.WriteString("\n")
 	b.WriteString(throughputTable(mdStyle, rep))
+	if rep.Plot != "" {
+		fmt.Fprintf(&b, "\n![Throughput against random loss, each chain, down (solid) and up (dashed)](%s)\n", rep.Plot)
+	}
+	if len(rep.Goals) > 0 {
+		b.WriteString("\nGoals of issue 9, as ratios within this run:\n\n")
+		b.WriteString(goalTable(mdStyle, rep.Goals))
+	}
 	b.WriteString("\nCPU milliseconds per MB during the data phase (10 ms resolution per reading):\n\n")
 	b.WriteString(cpuTable(mdStyle, rep))
 	if lines := comparisonLines(rep); len(lines) > 0 {
@@ -518,11 +637,14 @@ func markdownSection(rep *Report) string {
 	} else {
 		b.WriteString("\n")
 	}
-	b.WriteString("Packets per MB during the data phase, both directions counted (about 860 full-size SCTP packets carry 1 MB; acknowledgements flow the other way):\n\n")
+	b.WriteString("Packets per MB during the data phase, both directions counted (about 860 full-size SCTP packets carry 1 MB; acknowledgements flow the other way), and the share of the WebRTC path's packets the shapers dropped:\n\n")
 	b.WriteString(packetTable(mdStyle, rep))
-	b.WriteString("\nComponents:\n\n")
+	b.WriteString("\nComponents (peak RSS over the whole run):\n\n")
 	b.WriteString(componentTable(mdStyle, rep))
 	for _, c := range rep.Chains {
+		if c.Link != rep.Chains[0].Link {
+			break
+		}
 		for _, ci := range c.Components {
 			if len(ci.Deps) > 0 && c.Client == interop.Snowfall && ci.Role == "client" {
 				fmt.Fprintf(&b, "\nData-path modules of Snowfall: %s.\n", strings.Join(ci.Deps, ", "))
