@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,6 +83,28 @@ func FuzzAMPHandler(f *testing.F) {
 		r := serve(h, req)
 		if r.code != 200 && r.code != 500 && r.code/100 != 3 {
 			t.Fatalf("status %d", r.code)
+		}
+	})
+}
+
+// FuzzSessionDescription checks the SDP sanity check on arbitrary text: it
+// never panics, fails only with its own errors, and whatever it accepts has
+// the parts it promises.
+func FuzzSessionDescription(f *testing.F) {
+	f.Add(testOffer, "offer")
+	f.Add(testAnswer, "answer")
+	f.Add(`{"type":"offer","sdp":"v=0\nm=application 9 DTLS/SCTP 5000\na=ice-ufrag:a\na=ice-pwd:b\na=fingerprint:c\n"}`, "offer")
+	f.Add(`{"type":"offer","sdp":"v=0\r\n\u0000"}`, "offer")
+	f.Fuzz(func(t *testing.T, desc, want string) {
+		err := checkSessionDescription(desc, want, 4096)
+		if err == nil {
+			if len(desc) > 4096 || !strings.Contains(desc, "m=application") && !strings.Contains(desc, `\u`) {
+				t.Fatalf("accepted %q", desc)
+			}
+			return
+		}
+		if !errors.Is(err, errSDPInvalid) && !errors.Is(err, errSDPTooLarge) {
+			t.Fatalf("error %v is neither errSDPInvalid nor errSDPTooLarge", err)
 		}
 	})
 }
