@@ -121,6 +121,9 @@ type Broker struct {
 	refused *refusals
 
 	clientLimit, proxyLimit *ratelimit.Limiter
+	// noSDPChecks turns the SDP checks off, only for the benchmark that
+	// measures their cost.
+	noSDPChecks bool
 
 	pollUnrestricted atomic.Int64 // NextPoll in ms; 0 = not sent
 	pollRestricted   atomic.Int64

@@ -148,7 +148,7 @@ func (b *Broker) clientPoll(ctx context.Context, req *messages.ClientPollRequest
 	if err != nil {
 		return &messages.ClientPollResponse{Error: messages.ErrBadFingerprint.Error()}, outcomeDecodeError, nil
 	}
-	if err := checkSessionDescription(req.Offer, "offer", b.cfg.MaxSDPBytes); err != nil {
+	if err := b.checkSDP(req.Offer, "offer"); err != nil {
 		reason := refusedSDPInvalid
 		if errors.Is(err, errSDPTooLarge) {
 			reason = refusedSDPSize
@@ -488,7 +488,7 @@ func (b *Broker) serveAnswer(w http.ResponseWriter, r *http.Request) {
 		replyStatus(w, http.StatusBadRequest)
 		return
 	}
-	if err := checkSessionDescription(req.Answer, "answer", b.cfg.MaxSDPBytes); err != nil {
+	if err := b.checkSDP(req.Answer, "answer"); err != nil {
 		reason := refusedSDPInvalid
 		if errors.Is(err, errSDPTooLarge) {
 			reason = refusedSDPSize

@@ -104,7 +104,7 @@ func TestCheckSDP(t *testing.T) {
 		{"bad line", sdp(append(goodSDP, "garbage")...), false},
 		{"NUL", sdp(append(goodSDP, "a=x\x00")...), false},
 	} {
-		err := checkSDP(tc.sdp)
+		err := checkSDP(tc.sdp, false)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s: %v", tc.name, err)
 		}

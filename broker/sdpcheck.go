@@ -27,11 +27,25 @@ type sdpJSON struct {
 	SDP  string `json:"sdp"`
 }
 
+// checkSDP checks an offer or answer against the broker's bound.
+func (b *Broker) checkSDP(desc, want string) error {
+	if b.noSDPChecks {
+		return nil
+	}
+	return checkSessionDescription(desc, want, b.cfg.MaxSDPBytes)
+}
+
 // checkSessionDescription checks the JSON text of a session description of
 // type want ("offer" or "answer") that is at most maxBytes long.
 func checkSessionDescription(desc string, want string, maxBytes int) error {
 	if len(desc) > maxBytes {
 		return fmt.Errorf("%w: %d bytes, limit %d", errSDPTooLarge, len(desc), maxBytes)
+	}
+	if body, ok, err := plainSDPJSON(desc, want); ok {
+		if err != nil {
+			return err
+		}
+		return checkSDP(body, true)
 	}
 	var d sdpJSON
 	if err := json.Unmarshal([]byte(desc), &d); err != nil {
@@ -40,27 +54,98 @@ func checkSessionDescription(desc string, want string, maxBytes int) error {
 	if d.Type != want {
 		return fmt.Errorf("%w: type %q, want %q", errSDPInvalid, d.Type, want)
 	}
-	return checkSDP(d.SDP)
+	return checkSDP(d.SDP, false)
+}
+
+// jsonSpecial marks the bytes plainSDPJSON must look at: a quote, a
+// backslash, and control characters.
+var jsonSpecial = func() (t [256]bool) {
+	for c := range 0x20 {
+		t[c] = true
+	}
+	t['"'], t['\\'], t[0x7f] = true, true, true
+	return t
+}()
+
+// plainSDPJSON recognises the two shapes peers send, {"type":T,"sdp":S}
+// (browsers, pion) and {"sdp":S,"type":T} (Tor's Go map encoding), with T
+// equal to want and S a JSON string whose only escapes are \r and \n. It
+// returns S still escaped, so that the check needs neither a JSON decode
+// nor a copy, and it does checkSDP's character check on the way (err);
+// anything else (ok false) is left to encoding/json.
+// FuzzSessionDescription checks that both ways agree.
+func plainSDPJSON(desc, want string) (sdp string, ok bool, err error) {
+	var body string
+	switch {
+	case strings.HasPrefix(desc, `{"type":"`) && strings.HasSuffix(desc, `"}`):
+		rest := desc[len(`{"type":"`) : len(desc)-2]
+		t, text, found := strings.Cut(rest, `","sdp":"`)
+		if !found || t != want {
+			return "", false, nil
+		}
+		body = text
+	case strings.HasPrefix(desc, `{"sdp":"`) && strings.HasSuffix(desc, `"}`):
+		rest := desc[len(`{"sdp":"`) : len(desc)-2]
+		i := strings.LastIndex(rest, `","type":"`)
+		if i < 0 || rest[i+len(`","type":"`):] != want {
+			return "", false, nil
+		}
+		body = rest[:i]
+	default:
+		return "", false, nil
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !jsonSpecial[c] {
+			continue
+		}
+		switch {
+		case c == '"':
+			return "", false, nil
+		case c == '\\':
+			if i+1 == len(body) || (body[i+1] != 'r' && body[i+1] != 'n') {
+				return "", false, nil
+			}
+			// A CR anywhere but before a LF (or at the very end) stays in
+			// its line.
+			if body[i+1] == 'r' && i+2 < len(body) && !strings.HasPrefix(body[i+2:], `\n`) {
+				return "", true, fmt.Errorf("%w: control character in a line", errSDPInvalid)
+			}
+			i++
+		default:
+			return "", true, fmt.Errorf("%w: control character in a line", errSDPInvalid)
+		}
+	}
+	return body, true, nil
 }
 
 // checkSDP checks the SDP text: lines of the form "x=value" starting with
 // "v=0", only data-channel media sections (at least one), ICE credentials,
-// a DTLS fingerprint, and at most maxCandidates candidates.
-func checkSDP(sdp string) error {
-	if !strings.HasPrefix(sdp, "v=0\r\n") && !strings.HasPrefix(sdp, "v=0\n") {
+// a DTLS fingerprint, and at most maxCandidates candidates. With escaped,
+// sdp is still JSON-escaped as plainSDPJSON returns it: line ends are the
+// two-character escapes.
+func checkSDP(sdp string, escaped bool) error {
+	lf, cr := "\n", "\r"
+	if escaped {
+		lf, cr = `\n`, `\r`
+	}
+	if !strings.HasPrefix(sdp, "v=0"+cr+lf) && !strings.HasPrefix(sdp, "v=0"+lf) {
 		return fmt.Errorf("%w: does not start with v=0", errSDPInvalid)
 	}
 	var media, candidates int
 	var ufrag, pwd, fingerprint bool
-	for line := range strings.Lines(sdp) {
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
+	for len(sdp) > 0 {
+		line, rest, _ := strings.Cut(sdp, lf)
+		sdp = rest
+		line = strings.TrimSuffix(line, cr)
 		if line == "" {
 			continue
 		}
 		if len(line) < 2 || line[1] != '=' || line[0] < 'a' || line[0] > 'z' {
 			return fmt.Errorf("%w: malformed line %.40q", errSDPInvalid, line)
 		}
-		for i := 0; i < len(line); i++ {
+		// plainSDPJSON checked the characters of escaped text already.
+		for i := 0; !escaped && i < len(line); i++ {
 			if c := line[i]; c < 0x20 || c == 0x7f {
 				return fmt.Errorf("%w: control character in line %.40q", errSDPInvalid, line)
 			}
