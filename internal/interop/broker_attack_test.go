@@ -403,7 +403,7 @@ func TestBrokerRateLimit(t *testing.T) {
 	const rate, burst = 2, 10
 	b := startAttackBroker(ctx, t, "-client-rate", strconv.Itoa(rate), "-client-burst", strconv.Itoa(burst),
 		"-proxy-rate", strconv.Itoa(rate), "-proxy-burst", strconv.Itoa(burst), "-proxy-timeout", "1s")
-	g0 := b.goroutines(t)
+	rss0, g0 := b.peakRSS(t), b.goroutines(t)
 	pattern := "snowflake.torproject.net$"
 	for _, ep := range []struct {
 		path string
@@ -444,8 +444,15 @@ func TestBrokerRateLimit(t *testing.T) {
 	if err := b.legitMatch(ctx, "legit-rate"); err != nil {
 		t.Errorf("legitimate rendezvous after the flood: %v", err)
 	}
-	if g1 := b.settledGoroutines(t, g0+10); g1 > g0+10 {
+	g1 := b.settledGoroutines(t, g0+10)
+	rss1 := b.peakRSS(t)
+	t.Logf("peak RSS %d MB -> %d MB; goroutines %d -> %d", rss0/mb, rss1/mb, g0, g1)
+	if g1 > g0+10 {
 		t.Errorf("goroutines %d after the flood, %d before (bound +10)", g1, g0)
+	}
+	// Refused requests cost a response each, nothing that stays.
+	if rss1-rss0 > 20*mb {
+		t.Errorf("peak RSS grew %d MB, bound 20 MB", (rss1-rss0)/mb)
 	}
 	if !strings.Contains(testbed.Tail(b.p.StderrPath, 50), "reason=rate_limit") {
 		t.Errorf("rate limiting not logged:\n%s", testbed.Tail(b.p.StderrPath, 20))
