@@ -263,3 +263,29 @@ func TestRelayPatternWarning(t *testing.T) {
 		}
 	}
 }
+
+func TestSpecial8(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			b := []byte("aaaaaaaa")
+			b[pos] = byte(c)
+			if got := special8(string(b)); got != jsonSpecial[c] {
+				t.Fatalf("byte %#x at %d: %v, want %v", c, pos, got, jsonSpecial[c])
+			}
+		}
+	}
+	// Mixed high bytes must not hide or invent a special byte.
+	if special8("\xff\x80\x81\xfe\xa0\xc0\x7e\x21") || !special8("\xff\x80\x81\xfe\xa0\xc0\x7e\x1f") {
+		t.Fatal("high bytes confuse special8")
+	}
+}
+
+func BenchmarkCheckOffer(b *testing.B) {
+	o := benchOffer()
+	b.SetBytes(int64(len(o)))
+	for b.Loop() {
+		if err := checkSessionDescription(o, "offer", DefaultMaxSDPBytes); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
