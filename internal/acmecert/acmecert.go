@@ -29,7 +29,7 @@ const (
 	ReadHeaderTimeout = 5 * time.Second
 	ReadTimeout       = 10 * time.Second
 	WriteTimeout      = 10 * time.Second
-	IdleTimeout       = 30 * time.Second
+	IdleTimeout       = 10 * time.Second
 	MaxHeaderBytes    = 8 << 10
 )
 

@@ -1,6 +1,7 @@
 package acmecert
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -85,15 +86,41 @@ func TestHTTP01IdleCut(t *testing.T) {
 	if resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("unknown token: %s", resp.Status)
 	}
-	conn, err := net.Dial("tcp", addr)
+	// Functional bounds: a silent connection is cut after
+	// ReadHeaderTimeout, and one that made a request and then idles after
+	// IdleTimeout (issue 10: the :80 servers kept idle connections open).
+	silent, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	// Functional bound: well past ReadHeaderTimeout, the server must have
-	// closed the silent connection.
-	conn.SetReadDeadline(time.Now().Add(ReadHeaderTimeout + 10*time.Second))
-	if _, err := conn.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
-		t.Fatalf("silent connection: %v, want EOF from the server", err)
+	defer silent.Close()
+	idle, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	if _, err := io.WriteString(idle, "GET /.well-known/acme-challenge/y HTTP/1.1\r\nHost: a.example\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(idle)
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	for _, c := range []struct {
+		name string
+		r    io.Reader
+		conn net.Conn
+		max  time.Duration
+	}{
+		{"silent", silent, silent, ReadHeaderTimeout + 5*time.Second},
+		{"idle after a request", br, idle, IdleTimeout + 5*time.Second},
+	} {
+		c.conn.SetReadDeadline(time.Now().Add(c.max))
+		if _, err := c.r.Read(make([]byte, 1)); !errors.Is(err, io.EOF) {
+			t.Errorf("%s connection: %v, want EOF from the server within %v", c.name, err, c.max)
+		}
 	}
 }
