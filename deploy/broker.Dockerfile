@@ -5,7 +5,9 @@
 #     -p 8080:8080 snowfall-broker
 #
 # The default command serves plain HTTP on :8080 for a TLS-terminating
-# front. For Let's Encrypt instead, publish 80 and 443 and keep the
+# front, believing X-Forwarded-For only from private and loopback peers
+# (the front on a container network), so that rate limits see the clients
+# rather than the front. For Let's Encrypt instead, publish 80 and 443 and keep the
 # certificate cache in a volume:
 #   docker run ... -p 80:80 -p 443:443 -v snowfall-broker:/var/lib/snowfall-broker \
 #     snowfall-broker -acme-hostnames broker.example.org -disable-geoip \
@@ -42,4 +44,5 @@ WORKDIR /var/lib/snowfall-broker
 VOLUME ["/var/lib/snowfall-broker"]
 EXPOSE 8080/tcp
 ENTRYPOINT ["/snowfall-broker"]
-CMD ["-addr", ":8080", "-disable-tls", "-disable-geoip", "-metrics-log", "/var/lib/snowfall-broker/metrics.log"]
+CMD ["-addr", ":8080", "-disable-tls", "-disable-geoip", "-metrics-log", "/var/lib/snowfall-broker/metrics.log", \
+     "-trust-forwarded", "-trusted-proxies", "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,127.0.0.0/8,fc00::/7,::1/128"]

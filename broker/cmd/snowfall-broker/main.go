@@ -306,6 +306,9 @@ func run(o *options) error {
 		cfg.OnProxyAddr = counter.Add
 	}
 
+	if o.disableTLS && !o.trustForwarded && (o.clientRate > 0 || o.proxyRate > 0) {
+		log.Warn("-disable-tls without -trust-forwarded: if a TLS-terminating front relays the requests, they all come from its address and share one rate limit; set -trust-forwarded (with -trusted-proxies) or turn the limits off with -client-rate 0 -proxy-rate 0")
+	}
 	b, err := broker.New(cfg)
 	if err != nil {
 		return err
