@@ -458,3 +458,46 @@ func TestBrokerRateLimit(t *testing.T) {
 		t.Errorf("rate limiting not logged:\n%s", testbed.Tail(b.p.StderrPath, 20))
 	}
 }
+
+// TestBrokerRateLimitBehindFront: behind a trusted front (-trust-forwarded
+// -trusted-proxies), clients are limited by the address the front saw; a
+// client that writes its own X-Forwarded-For entries cannot escape its
+// bucket, and other clients behind the same front are not held back.
+func TestBrokerRateLimitBehindFront(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const front = "127.0.0.5"
+	b := startAttackBroker(ctx, t, "-client-rate", "0.1", "-client-burst", "3", "-proxy-rate", "0",
+		"-trust-forwarded", "-trusted-proxies", front+"/32")
+	c := clientFrom(front, 4)
+	defer c.CloseIdleConnections()
+	poll, _ := (&messages.ClientPollRequest{Offer: sdpJSON("offer", attackOffer), NAT: "unrestricted"}).Encode()
+	send := func(xff string) int {
+		req, _ := http.NewRequestWithContext(ctx, "POST", b.url+"/client", strings.NewReader(string(poll)))
+		req.Header.Set("X-Forwarded-For", xff)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	codes := map[int]int{}
+	for i := range 50 {
+		// The client forges a new leftmost entry every time; the front
+		// appends the real address.
+		codes[send(fmt.Sprintf("9.9.%d.%d, 198.51.100.1", i/256, i%256))]++
+	}
+	if codes[200] != 3 || codes[429] != 47 {
+		t.Errorf("forging client: %v, want 3 × 200 and 47 × 429", codes)
+	}
+	if got := send("198.51.100.2"); got != 200 {
+		t.Errorf("another client behind the front: %d", got)
+	}
+	// The front's own address is not a client: a direct request without
+	// the header shares no bucket with the clients behind it.
+	if got := send(""); got != 200 {
+		t.Errorf("request without a header: %d", got)
+	}
+}
