@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -95,5 +96,25 @@ func BenchmarkAllow(b *testing.B) {
 	for b.Loop() {
 		l.Allow(addrs[i%len(addrs)], now)
 		i++
+	}
+}
+
+// BenchmarkSourceMemory reports the memory one tracked source costs.
+func BenchmarkSourceMemory(b *testing.B) {
+	const n = 100000
+	for b.Loop() {
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		l := New(Config{Rate: 1, Burst: 10, MaxSources: n})
+		for i := range n {
+			l.Allow(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), t0)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		if l.Sources() != n {
+			b.Fatalf("%d sources", l.Sources())
+		}
+		b.ReportMetric(float64(m1.HeapInuse-m0.HeapInuse)/n, "B/source")
 	}
 }
