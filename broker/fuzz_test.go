@@ -98,6 +98,9 @@ func FuzzSessionDescription(f *testing.F) {
 	f.Add(`{"type":"offer","sdp":"v=0\r\n\u0000"}`, "offer")
 	f.Add(`{"sdp":"v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:a\r\na=ice-pwd:b\r\na=fingerprint:c\r\n","type":"offer"}`, "offer")
 	f.Add(`{"type":"answer","sdp":"v=0\r\na=x\ry\r\n"}`, "answer")
+	f.Add(`{"type":"}`, "offer")
+	f.Add(`{"sdp":"}`, "offer")
+	f.Add(`{"sdp":"","type":""}`, "")
 	f.Fuzz(func(t *testing.T, desc, want string) {
 		err := checkSessionDescription(desc, want, 4096)
 		if err != nil && !errors.Is(err, errSDPInvalid) && !errors.Is(err, errSDPTooLarge) {

@@ -87,7 +87,10 @@ func special8(s string) bool {
 // FuzzSessionDescription checks that both ways agree.
 func plainSDPJSON(desc, want string) (sdp string, ok bool, err error) {
 	var body string
+	// The prefixes and the suffix must not overlap: {"type":"} is neither.
 	switch {
+	case len(desc) < len(`{"sdp":"","type":""}`):
+		return "", false, nil
 	case strings.HasPrefix(desc, `{"type":"`) && strings.HasSuffix(desc, `"}`):
 		rest := desc[len(`{"type":"`) : len(desc)-2]
 		t, text, found := strings.Cut(rest, `","sdp":"`)
