@@ -17,7 +17,7 @@ INTEGRATION_PKGS := ./internal/interop/ ./internal/testbed/ ./internal/geoip/
 UPSTREAM_CACHE := $(or $(SNOWFALL_UPSTREAM_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/snowfall-upstream)
 CONTAINER_WORK := /tmp/snowfall-container
 
-.PHONY: all build test unit integration demo deps clean bench wasm container-check fingerprints
+.PHONY: all build test unit integration demo deps clean bench wasm container-check units-check fingerprints
 
 all: build
 
@@ -45,16 +45,22 @@ unit:
 	GOOS=js GOARCH=wasm $(GO) test -count=1 -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./internal/safelog/ ./proxy/ ./common/sdpwire/
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-# Root: installs the Debian packages, checks the container, then runs the
-# integration tests, which start real processes in network namespaces.
-# The full log is kept in out.interop.log.
+# Root: installs the Debian packages, checks the systemd units and the
+# container images, then runs the integration tests, which start real
+# processes in network namespaces. The full log is kept in out.interop.log.
 integration: deps build
+	./scripts/units-check.sh
 	./scripts/container-check.sh
 	set -o pipefail; SNOWFALL_BIN=$(BIN) $(GO) test -tags integration -count=1 -timeout 40m -v $(INTEGRATION_PKGS) 2>&1 \
 	  | tee out.interop.log | grep -E '^(=== RUN|--- |PASS|FAIL|ok|panic)|^    [a-z_]+\.go:[0-9]+:'
 
+# The proxy, broker and bridge images (podman, no Docker engine needed).
 container-check:
 	./scripts/container-check.sh
+
+# systemd-analyze verify of the units in deploy/systemd and proxy/.
+units-check: build
+	./scripts/units-check.sh
 
 demo: deps build
 	SNOWFALL_BIN=$(BIN) $(GO) run ./internal/interop/cmd/demo

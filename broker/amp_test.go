@@ -81,6 +81,7 @@ func TestAMP(t *testing.T) {
 func TestAMPLongAnswerOverTCP(t *testing.T) {
 	cfg := testConfig()
 	cfg.ProxyTimeout = 5 * time.Second
+	cfg.MaxSDPBytes = MaxBodySize
 	b, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +100,7 @@ func TestAMPLongAnswerOverTCP(t *testing.T) {
 		pr <- string(body)
 	}()
 	waitWaiting(t, b, 1)
-	answer := `{"type":"answer","sdp":"` + strings.Repeat("a=candidate:1 1 udp 1 192.0.2.1 9 typ host\\r\\n", 800) + `"}`
+	answer := strings.Replace(testAnswer, "a=candidate:", strings.Repeat("a=x-padding:0123456789abcdef0123456789abcdef\\r\\n", 800)+"a=candidate:", 1)
 	cr := make(chan string, 1)
 	go func() {
 		resp, err := http.Get(base + "/amp/client/" + amp.EncodePath([]byte(clientPoll(testOffer, "restricted", ""))))

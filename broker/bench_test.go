@@ -97,7 +97,7 @@ func BenchmarkMatch(b *testing.B) {
 	cfg.ClientTimeout = time.Minute
 	br, _ := newTestBroker(b, cfg)
 	h := br.Handler()
-	offer := `{"type":"offer","sdp":"` + strings.Repeat("a=candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host\\r\\n", 12) + `"}`
+	offer := benchOffer()
 	cBody := clientPoll(offer, "restricted", "")
 	stop := make(chan struct{})
 	var wg sync.WaitGroup

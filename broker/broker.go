@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/snowfall-pt/snowfall/broker/bridgelist"
+	"github.com/snowfall-pt/snowfall/broker/ratelimit"
 	"github.com/snowfall-pt/snowfall/common/namematcher"
 	"github.com/snowfall-pt/snowfall/internal/geoip"
 )
@@ -66,10 +67,28 @@ type Config struct {
 	// it get "no match" at once. Negative means no bound.
 	MaxWaitingProxies int
 
-	// TrustForwarded takes the remote address from the Forwarded or
-	// X-Forwarded-For header (leftmost public address), for a broker
-	// behind a trusted reverse proxy or CDN.
+	// TrustForwarded takes the remote address from a forwarding header,
+	// as Forwarded configures, for a broker behind trusted reverse proxies
+	// or a CDN.
 	TrustForwarded bool
+	Forwarded      ForwardedConfig
+
+	// MaxSidBytes bounds a proxy's session id; longer ones get 400.
+	MaxSidBytes int
+	// MaxSDPBytes bounds the JSON text of an offer or an answer.
+	MaxSDPBytes int
+	// ClientRate and ClientBurst limit /client and /amp/client requests
+	// per source (requests per second, burst); ProxyRate and ProxyBurst
+	// limit /proxy and /answer. A negative rate disables the limit.
+	ClientRate  float64
+	ClientBurst int
+	ProxyRate   float64
+	ProxyBurst  int
+	// RateLimitSources bounds the sources each rate limiter tracks
+	// (ratelimit.DefaultMaxSources by default); RateLimitIPv6Prefix is the
+	// prefix length IPv6 sources are grouped by (default 64).
+	RateLimitSources    int
+	RateLimitIPv6Prefix int
 	// Geoip maps proxy addresses to countries for the metrics; nil counts
 	// every address as "??".
 	Geoip *geoip.Table
@@ -99,6 +118,12 @@ type Broker struct {
 	bridges atomic.Pointer[bridgelist.List]
 	m       *matcher
 	metrics *metrics
+	refused *refusals
+
+	clientLimit, proxyLimit *ratelimit.Limiter
+	// noSDPChecks turns the SDP checks off, only for the benchmark that
+	// measures their cost.
+	noSDPChecks bool
 
 	pollUnrestricted atomic.Int64 // NextPoll in ms; 0 = not sent
 	pollRestricted   atomic.Int64
@@ -139,6 +164,31 @@ func New(cfg Config) (*Broker, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.MaxSidBytes <= 0 {
+		cfg.MaxSidBytes = DefaultMaxSidBytes
+	}
+	if cfg.MaxSDPBytes <= 0 {
+		cfg.MaxSDPBytes = DefaultMaxSDPBytes
+	}
+	if cfg.ClientRate == 0 {
+		cfg.ClientRate, cfg.ClientBurst = DefaultClientRate, DefaultClientBurst
+	}
+	if cfg.ProxyRate == 0 {
+		cfg.ProxyRate, cfg.ProxyBurst = DefaultProxyRate, DefaultProxyBurst
+	}
+	if cfg.TrustForwarded {
+		if cfg.Forwarded.Header == "" {
+			cfg.Forwarded.Header = HeaderXForwardedFor
+		}
+		h, ok := ParseForwardedHeader(cfg.Forwarded.Header)
+		if !ok {
+			return nil, fmt.Errorf("broker: forwarding header %q is neither %s nor %s", cfg.Forwarded.Header, HeaderXForwardedFor, HeaderForwarded)
+		}
+		cfg.Forwarded.Header = h
+		if cfg.Forwarded.Hops < 0 {
+			return nil, errors.New("broker: negative number of trusted forwarding hops")
+		}
+	}
 	b := &Broker{
 		cfg:     cfg,
 		log:     cfg.Logger,
@@ -148,6 +198,9 @@ func New(cfg Config) (*Broker, error) {
 	if err := b.SetBridges(cfg.Bridges); err != nil {
 		return nil, err
 	}
+	b.warnRelayPattern()
+	b.clientLimit = b.newLimiter("client", cfg.ClientRate, cfg.ClientBurst)
+	b.proxyLimit = b.newLimiter("proxy", cfg.ProxyRate, cfg.ProxyBurst)
 	b.SetPollIntervals(cfg.PollIntervalUnrestricted, cfg.PollIntervalRestricted)
 	if cfg.DefaultRelayPattern != "" && !namematcher.New(cfg.DefaultRelayPattern).IsSupersetOf(b.allowed) {
 		b.log.Warn("the default relay pattern is narrower than the allowed relay pattern: legacy proxies will all be rejected",
@@ -162,12 +215,45 @@ func New(cfg Config) (*Broker, error) {
 		_, _, byType := b.m.counts()
 		return byType
 	})
+	b.refused = newRefusals(b.metrics.registry, func(endpoint, reason string, n uint64) {
+		b.log.Warn("refusing requests", "endpoint", endpoint, "reason", reason, "count", n, "period", refuseLogEvery)
+	})
 	b.SetGeoip(cfg.Geoip)
 	if cfg.MetricsLog != nil {
 		b.wg.Add(1)
 		go b.logMetrics()
 	}
 	return b, nil
+}
+
+func (b *Broker) newLimiter(endpoint string, r float64, burst int) *ratelimit.Limiter {
+	if r < 0 {
+		return nil
+	}
+	return ratelimit.New(ratelimit.Config{
+		Rate: r, Burst: burst,
+		MaxSources: b.cfg.RateLimitSources, IPv6Prefix: b.cfg.RateLimitIPv6Prefix,
+		OnOverflow: func(tracked int) {
+			b.log.Warn("rate limiter source table full: new sources share one bucket", "endpoint", endpoint, "tracked", tracked)
+		},
+	})
+}
+
+// ProxyDefaultRelayPatterns are the relay patterns that proxy software sends
+// by default (Tor's snowflake-proxy and browser extension, snowfall-proxy).
+var ProxyDefaultRelayPatterns = []string{"snowflake.torproject.net$"}
+
+// warnRelayPattern warns when no proxy with a default configuration would
+// be accepted: the broker accepts a proxy only if the proxy's pattern is a
+// superset of the allowed pattern, and the defaults name Tor's domain.
+func (b *Broker) warnRelayPattern() {
+	for _, p := range ProxyDefaultRelayPatterns {
+		if namematcher.New(p).IsSupersetOf(b.allowed) {
+			return
+		}
+	}
+	b.log.Warn("the allowed relay pattern is outside the default pattern of every proxy: proxies in their default configuration will all be rejected (\"incorrect relay pattern\"); only proxies configured with a matching -allowed-relay-hostname-pattern can serve",
+		"allowed", b.cfg.AllowedRelayPattern, "proxy-defaults", ProxyDefaultRelayPatterns)
 }
 
 // SetBridges replaces the bridge list. It fails, keeping the old list, if a

@@ -17,10 +17,11 @@ import (
 
 const (
 	testPattern = "snowflake.torproject.net$"
-	testOffer   = `{"type":"offer","sdp":"v=0\r\n"}`
-	testAnswer  = `{"type":"answer","sdp":"v=0\r\na=candidate:1 1 udp 1 192.0.2.1 9 typ host\r\n"}`
-	fp2         = "8838024498816A039FCBBAB14E6F40A0843051FA"
-	relay2      = "wss://02.snowflake.torproject.net/"
+	// The smallest descriptions the broker's sanity checks accept.
+	testOffer  = `{"type":"offer","sdp":"v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:sha-256 AB:CD\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:uf\r\na=ice-pwd:pw\r\n"}`
+	testAnswer = `{"type":"answer","sdp":"v=0\r\na=fingerprint:sha-256 AB:CD\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:uf\r\na=ice-pwd:pw\r\na=candidate:1 1 udp 1 192.0.2.1 9 typ host\r\n"}`
+	fp2        = "8838024498816A039FCBBAB14E6F40A0843051FA"
+	relay2     = "wss://02.snowflake.torproject.net/"
 )
 
 // testConfig returns a config with short hold times.
@@ -36,6 +37,10 @@ func testConfig() Config {
 		AllowedRelayPattern: testPattern,
 		ProxyTimeout:        2 * time.Second,
 		ClientTimeout:       2 * time.Second,
+		// Tests send everything from one address; limits_test.go turns
+		// the rate limits on.
+		ClientRate: -1,
+		ProxyRate:  -1,
 	}
 }
 
@@ -601,7 +606,7 @@ func TestConcurrentRendezvous(t *testing.T) {
 			}
 			offersSeen[resp.Offer] = sid
 			mu.Unlock()
-			a := do(h, "POST", "/answer", answerBody(sid, "answer-of-"+sid))
+			a := do(h, "POST", "/answer", answerBody(sid, answerWithID("answer-of-"+sid)))
 			if a.body != `{"Status":"success"}` {
 				t.Errorf("%s answer: %q", sid, a.body)
 			}
@@ -620,7 +625,7 @@ func TestConcurrentRendezvous(t *testing.T) {
 			if i >= n/2 {
 				nat = "unrestricted"
 			}
-			r := do(h, "POST", "/client", clientPoll(fmt.Sprintf("offer-%d", i), nat, ""))
+			r := do(h, "POST", "/client", clientPoll(offerWithID(fmt.Sprintf("offer-%d", i)), nat, ""))
 			resp, err := messages.DecodeClientPollResponse([]byte(r.body))
 			if err != nil {
 				t.Errorf("client %d: %q", i, r.body)
@@ -728,4 +733,13 @@ func FuzzPollIntervals(f *testing.F) {
 			t.Fatalf("out of range accepted: %v %v", u, r)
 		}
 	})
+}
+
+// offerWithID and answerWithID return valid descriptions told apart by id.
+func offerWithID(id string) string {
+	return strings.Replace(testOffer, "ice-ufrag:uf", "ice-ufrag:"+id, 1)
+}
+
+func answerWithID(id string) string {
+	return strings.Replace(testAnswer, "ice-ufrag:uf", "ice-ufrag:"+id, 1)
 }

@@ -1,7 +1,10 @@
 package broker
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,6 +84,48 @@ func FuzzAMPHandler(f *testing.F) {
 		r := serve(h, req)
 		if r.code != 200 && r.code != 500 && r.code/100 != 3 {
 			t.Fatalf("status %d", r.code)
+		}
+	})
+}
+
+// FuzzSessionDescription checks the SDP sanity check on arbitrary text: it
+// never panics, fails only with its own errors, and whatever it accepts has
+// the parts it promises.
+func FuzzSessionDescription(f *testing.F) {
+	f.Add(testOffer, "offer")
+	f.Add(testAnswer, "answer")
+	f.Add(`{"type":"offer","sdp":"v=0\nm=application 9 DTLS/SCTP 5000\na=ice-ufrag:a\na=ice-pwd:b\na=fingerprint:c\n"}`, "offer")
+	f.Add(`{"type":"offer","sdp":"v=0\r\n\u0000"}`, "offer")
+	f.Add(`{"sdp":"v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=ice-ufrag:a\r\na=ice-pwd:b\r\na=fingerprint:c\r\n","type":"offer"}`, "offer")
+	f.Add(`{"type":"answer","sdp":"v=0\r\na=x\ry\r\n"}`, "answer")
+	f.Add(`{"type":"}`, "offer")
+	f.Add(`{"sdp":"}`, "offer")
+	f.Add(`{"sdp":"","type":""}`, "")
+	f.Fuzz(func(t *testing.T, desc, want string) {
+		err := checkSessionDescription(desc, want, 4096)
+		if err != nil && !errors.Is(err, errSDPInvalid) && !errors.Is(err, errSDPTooLarge) {
+			t.Fatalf("error %v is neither errSDPInvalid nor errSDPTooLarge", err)
+		}
+		if len(desc) > 4096 {
+			if err == nil {
+				t.Fatalf("accepted %d bytes", len(desc))
+			}
+			return
+		}
+		// The fast path on escaped text must agree with decoding.
+		var d sdpJSON
+		slow := json.Unmarshal([]byte(desc), &d)
+		if slow == nil && d.Type != want {
+			slow = errSDPInvalid
+		}
+		if slow == nil {
+			slow = checkSDP(d.SDP, false)
+		}
+		if (err == nil) != (slow == nil) {
+			t.Fatalf("%q: checked %v, decoded and checked %v", desc, err, slow)
+		}
+		if err == nil && !strings.Contains(d.SDP, "m=application ") {
+			t.Fatalf("accepted %q without a data channel", desc)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/snowfall-pt/snowfall/broker/ratelimit"
 	"github.com/snowfall-pt/snowfall/common/amp"
 	"github.com/snowfall-pt/snowfall/common/bridgefingerprint"
 	"github.com/snowfall-pt/snowfall/common/messages"
@@ -66,17 +68,42 @@ func (b *Broker) cors(f http.HandlerFunc) http.Handler {
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// readBody reads the request body, at most MaxBodySize bytes. The caller
+// readBody reads the request body, at most limit bytes. The caller
 // returns the buffer with putBuf.
-func readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) (*bytes.Buffer, error) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
-	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, MaxBodySize))
+	_, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		putBuf(buf)
 		return nil, err
 	}
 	return buf, nil
+}
+
+// readBodyOr400 reads the body, answering 400 (and counting an oversized
+// body) when that fails.
+func (b *Broker) readBodyOr400(w http.ResponseWriter, r *http.Request, endpoint string, limit int64) *bytes.Buffer {
+	buf, err := readBody(w, r, limit)
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			b.refused.add(endpoint, refusedBodySize)
+		}
+		replyStatus(w, http.StatusBadRequest)
+		return nil
+	}
+	return buf
+}
+
+// allow applies limiter l to the request's source, answering 429 when the
+// source is over its rate.
+func (b *Broker) allow(w http.ResponseWriter, l *ratelimit.Limiter, endpoint string, addr netip.Addr) bool {
+	ok, retry := l.Allow(addr, time.Now())
+	if !ok {
+		b.refused.add(endpoint, refusedRateLimit)
+		tooMany(w, retry)
+	}
+	return ok
 }
 
 func putBuf(buf *bytes.Buffer) {
@@ -121,6 +148,14 @@ func (b *Broker) clientPoll(ctx context.Context, req *messages.ClientPollRequest
 	if err != nil {
 		return &messages.ClientPollResponse{Error: messages.ErrBadFingerprint.Error()}, outcomeDecodeError, nil
 	}
+	if err := b.checkSDP(req.Offer, "offer"); err != nil {
+		reason := refusedSDPInvalid
+		if errors.Is(err, errSDPTooLarge) {
+			reason = refusedSDPSize
+		}
+		b.refused.add("client", reason)
+		return &messages.ClientPollResponse{Error: "offer: " + err.Error()}, outcomeDecodeError, nil
+	}
 	bridge, ok := b.bridges.Load().Lookup(fp)
 	if !ok {
 		return nil, 0, errBridgeUnknown
@@ -164,13 +199,16 @@ func (b *Broker) clientPoll(ctx context.Context, req *messages.ClientPollRequest
 }
 
 func (b *Broker) serveClient(w http.ResponseWriter, r *http.Request) {
-	buf, err := readBody(w, r)
-	if err != nil {
-		replyStatus(w, http.StatusBadRequest)
+	if !b.allow(w, b.clientLimit, "client", b.remoteAddr(r)) {
+		return
+	}
+	buf := b.readBodyOr400(w, r, "client", MaxBodySize)
+	if buf == nil {
 		return
 	}
 	body := buf.Bytes()
 	var req *messages.ClientPollRequest
+	var err error
 	legacy := len(body) > 0 && body[0] == '{'
 	if legacy {
 		// A bare offer from a pre-1.0 client: NAT type in a header, the
@@ -224,6 +262,9 @@ func (b *Broker) writeClientResponse(w http.ResponseWriter, resp *messages.Clien
 // serveAMP answers client polls that arrive through an AMP cache: the poll
 // is in the URL path and the reply is armored in an AMP HTML page.
 func (b *Broker) serveAMP(w http.ResponseWriter, r *http.Request) {
+	if !b.allow(w, b.clientLimit, "client", b.remoteAddr(r)) {
+		return
+	}
 	var resp *messages.ClientPollResponse
 	data, err := amp.DecodePath(strings.TrimPrefix(r.URL.Path, "/amp/client/"))
 	if err != nil {
@@ -274,9 +315,12 @@ func pollReply(status string, o *offer, nextPoll int) []byte {
 }
 
 func (b *Broker) serveProxy(w http.ResponseWriter, r *http.Request) {
-	buf, err := readBody(w, r)
-	if err != nil {
-		replyStatus(w, http.StatusBadRequest)
+	addr := b.remoteAddr(r)
+	if !b.allow(w, b.proxyLimit, "proxy", addr) {
+		return
+	}
+	buf := b.readBodyOr400(w, r, "proxy", maxProxyPollBody)
+	if buf == nil {
 		return
 	}
 	req, err := messages.DecodeProxyPollRequest(buf.Bytes())
@@ -285,9 +329,20 @@ func (b *Broker) serveProxy(w http.ResponseWriter, r *http.Request) {
 		replyStatus(w, http.StatusBadRequest)
 		return
 	}
+	// The Sid is kept while the poll is held and after a match, so it is
+	// bounded by itself; the body bound covers the other fields.
+	if len(req.Sid) > b.cfg.MaxSidBytes {
+		b.refused.add("proxy", refusedSidSize)
+		replyStatus(w, http.StatusBadRequest)
+		return
+	}
+	if req.AcceptedRelayPattern != nil && len(*req.AcceptedRelayPattern) > maxRelayPatternBytes {
+		b.refused.add("proxy", refusedPatternSize)
+		replyStatus(w, http.StatusBadRequest)
+		return
+	}
 	nat := natClassOf(req.NAT)
 	ptype := proxyTypeIndex(req.Type)
-	addr := b.remoteAddr(r)
 	b.metrics.proxySeen(addr, ptype, nat)
 	if b.cfg.OnProxyAddr != nil {
 		b.cfg.OnProxyAddr(addr)
@@ -415,15 +470,31 @@ func (b *Broker) deliver(w *waiter, o *offer) {
 }
 
 func (b *Broker) serveAnswer(w http.ResponseWriter, r *http.Request) {
-	buf, err := readBody(w, r)
-	if err != nil {
-		replyStatus(w, http.StatusBadRequest)
+	if !b.allow(w, b.proxyLimit, "answer", b.remoteAddr(r)) {
+		return
+	}
+	buf := b.readBodyOr400(w, r, "answer", MaxBodySize)
+	if buf == nil {
 		return
 	}
 	req, err := messages.DecodeProxyAnswerRequest(buf.Bytes())
 	putBuf(buf)
 	if err != nil {
 		replyStatus(w, http.StatusBadRequest)
+		return
+	}
+	if len(req.Sid) > b.cfg.MaxSidBytes {
+		b.refused.add("answer", refusedSidSize)
+		replyStatus(w, http.StatusBadRequest)
+		return
+	}
+	if err := b.checkSDP(req.Answer, "answer"); err != nil {
+		reason := refusedSDPInvalid
+		if errors.Is(err, errSDPTooLarge) {
+			reason = refusedSDPSize
+		}
+		b.refused.add("answer", reason)
+		reply(w, http.StatusBadRequest, []byte("answer: "+err.Error()+"\n"))
 		return
 	}
 	status := messages.StatusClientGone

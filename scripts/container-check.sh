@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Checks, without a Docker engine or registry, that the Dockerfile builds the
-# snowfall-proxy image and that the image starts: Debian's podman builds it
-# (chroot isolation, private storage) from a local builder image, then runs
-# "snowfall-proxy -version" and the default command in it.
+# Checks, without a Docker engine or registry, that the Dockerfiles build the
+# proxy (Dockerfile), broker (deploy/broker.Dockerfile) and bridge
+# (deploy/bridge.Dockerfile) images and that each image starts: Debian's
+# podman builds them (chroot isolation, private storage) from a local
+# builder image, then runs "-version" and the default command in each.
+# IMAGES="proxy broker bridge" (the default) chooses which.
 #
 # Builder image (BUILDER=...):
 #   scratch (default)  FROM-scratch image holding this host's Go toolchain,
@@ -26,10 +28,9 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 WORK=${WORK:-/tmp/snowfall-container}
 BUILDER=${BUILDER:-scratch}
 VERSION=${VERSION:-container-check}
-image=localhost/snowfall-proxy:check
+IMAGES=${IMAGES:-proxy broker bridge}
 goversion=$(go env GOVERSION)
 builder_image=localhost/snowfall-go-builder:${goversion#go}-$BUILDER-offline
-name=snowfall-proxy-check-$$
 
 step_start=0
 t0=$(date +%s)
@@ -65,9 +66,17 @@ pod() {
   podman --root "$WORK/storage" --runroot "$WORK/run" --storage-driver vfs "$@"
 }
 
+# Per image: its Dockerfile and program.
+dockerfile() { case $1 in proxy) echo Dockerfile ;; *) echo "deploy/$1.Dockerfile" ;; esac; }
+program() { case $1 in bridge) echo snowfall-server ;; *) echo "snowfall-$1" ;; esac; }
+image_of() { echo "localhost/snowfall-$1:check"; }
+container_of() { echo "snowfall-$1-check-$$"; }
+
 cleanup() {
-  pod rm -f "$name" >/dev/null 2>&1 || true
-  [ "${KEEP:-0}" = 1 ] || pod rmi -f "$image" >/dev/null 2>&1 || true
+  for i in $IMAGES; do
+    pod rm -f "$(container_of "$i")" >/dev/null 2>&1 || true
+    [ "${KEEP:-0}" = 1 ] || pod rmi -f "$(image_of "$i")" >/dev/null 2>&1 || true
+  done
   rm -rf "$WORK/ctx" "$WORK/rootfs"
 }
 trap cleanup EXIT
@@ -134,7 +143,9 @@ GO
       GOFLAGS=-mod=mod go get github.com/moby/buildkit@v0.23.2 >/dev/null 2>&1 &&
       GOFLAGS=-mod=mod go build -o dflint . >"$WORK/dflint.log" 2>&1) || fail "building the linter: see $WORK/dflint.log"
   fi
-  "$lintdir/dflint" "$repo/Dockerfile" | sed 's/^/   /' || fail "Dockerfile lint warnings"
+  for i in $IMAGES; do
+    "$lintdir/dflint" "$repo/$(dockerfile "$i")" | sed 's/^/   /' || fail "$(dockerfile "$i"): lint warnings"
+  done
   done_step
 fi
 
@@ -177,47 +188,74 @@ tar -C "$repo" --exclude=./.git --exclude=./bin --exclude=./internal/interop/art
 (cd "$ctx" && GOFLAGS=-mod=mod go mod vendor -e >/dev/null 2>"$WORK/vendor.log") || fail "go mod vendor: see $WORK/vendor.log"
 done_step
 
-step "building $image (podman build --isolation chroot, builder $builder_image)"
+# run_check NAME: starts the image's default command (no network) and
+# checks that it stays up and says what it should.
+run_check() {
+  local i=$1 image name logs state puser
+  image=$(image_of "$i")
+  name=$(container_of "$i")
+  case $i in
+    proxy)  pod run -d --name "$name" --network none "$image" >/dev/null ;;
+    broker) pod run -d --name "$name" --network none "$image" >/dev/null ;;
+    # No tor behind it: the server starts and waits for WebSockets.
+    bridge) pod run -d --name "$name" --network none "$image" >/dev/null ;;
+  esac
+  sleep 6
+  logs=$(pod logs "$name" 2>&1 || true)
+  state=$(pod inspect --format '{{.State.Status}}' "$name")
+  puser=$(pod top "$name" user 2>/dev/null | tail -1 | tr -d ' ' || true)
+  pod rm -f "$name" >/dev/null
+  echo "$logs" | sed 's/^/   | /' | head -8
+  [ "$state" = running ] || fail "$i: container state $state after 6 s"
+  case $i in
+    proxy)
+      grep -q 'msg="Proxy starting"' <<<"$logs" || fail "no 'Proxy starting' line"
+      grep -q 'broker poll failed; backing off' <<<"$logs" || fail "no back-off line without a network" ;;
+    broker)
+      grep -q 'msg="snowfall-broker listening"' <<<"$logs" || fail "broker: no 'listening' line"
+      grep -q 'tls=-disable-tls' <<<"$logs" || fail "broker: not the default plain-HTTP mode" ;;
+    bridge)
+      grep -qE '^SMETHOD snowflake \S+:8080 ARGS:tls=no$' <<<"$logs" || fail "bridge: no SMETHOD line"
+      grep -q '^SMETHODS DONE' <<<"$logs" || fail "bridge: no SMETHODS DONE" ;;
+  esac
+  echo "   process runs as user: ${puser:-?}"
+  [ -z "$puser" ] || [ "$puser" = 65532 ] || [ "$puser" = snowfall ] || fail "$i: process runs as $puser"
+}
+
 mkdir -p "$WORK/gocache"
-# No intermediate layers (vfs copies every one in full); the Go build cache
-# persists in $WORK between runs, the only thing carried over.
-pod build --isolation chroot --pull=never --layers=false \
-  -v "$WORK/gocache:/root/.cache/go-build" \
-  --build-arg BUILDER_IMAGE="$builder_image" --build-arg VERSION="$VERSION" \
-  -t "$image" -f "$repo/Dockerfile" "$ctx" > "$WORK/build.log" 2>&1 ||
-  { tail -30 "$WORK/build.log"; fail "podman build (log: $WORK/build.log)"; }
-done_step
+for i in $IMAGES; do
+  image=$(image_of "$i")
+  prog=$(program "$i")
+  step "building $image from $(dockerfile "$i") (podman build --isolation chroot, builder $builder_image)"
+  # No intermediate layers (vfs copies every one in full); the Go build
+  # cache persists in $WORK between runs, the only thing carried over.
+  pod build --isolation chroot --pull=never --layers=false \
+    -v "$WORK/gocache:/root/.cache/go-build" \
+    --build-arg BUILDER_IMAGE="$builder_image" --build-arg VERSION="$VERSION" \
+    -t "$image" -f "$repo/$(dockerfile "$i")" "$ctx" > "$WORK/build-$i.log" 2>&1 ||
+    { tail -30 "$WORK/build-$i.log"; fail "podman build (log: $WORK/build-$i.log)"; }
+  done_step
 
-step "checking the image"
-user=$(pod image inspect --format '{{.Config.User}}' "$image")
-entry=$(pod image inspect --format '{{json .Config.Entrypoint}}' "$image")
-size=$(pod image inspect --format '{{.Size}}' "$image")
-layers=$(pod image inspect --format '{{len .RootFS.Layers}}' "$image")
-echo "   user=$user entrypoint=$entry size=$((size / 1000000)) MB layers=$layers"
-[ "$user" = "65532:65532" ] || fail "image runs as '$user', want 65532:65532"
-[ "$entry" = '["/snowfall-proxy"]' ] || fail "entrypoint $entry"
-[ "$size" -lt 40000000 ] || fail "image is $size bytes; want a small final stage"
-done_step
+  step "checking $image"
+  user=$(pod image inspect --format '{{.Config.User}}' "$image")
+  entry=$(pod image inspect --format '{{json .Config.Entrypoint}}' "$image")
+  size=$(pod image inspect --format '{{.Size}}' "$image")
+  layers=$(pod image inspect --format '{{len .RootFS.Layers}}' "$image")
+  echo "   user=$user entrypoint=$entry size=$((size / 1000000)) MB layers=$layers"
+  [ "$user" = "65532:65532" ] || fail "$i: image runs as '$user', want 65532:65532"
+  [ "$entry" = "[\"/$prog\"]" ] || fail "$i: entrypoint $entry"
+  [ "$size" -lt 40000000 ] || fail "$i: image is $size bytes; want a small final stage"
+  done_step
 
-step "running snowfall-proxy -version in the image"
-out=$(pod run --rm --network none "$image" -version 2>&1) || fail "podman run: $out"
-echo "   $out"
-[[ "$out" == "snowfall-proxy $VERSION"* ]] || fail "unexpected -version output"
-done_step
+  step "running $prog -version in $image"
+  out=$(pod run --rm --network none "$image" -version 2>&1) || fail "podman run: $out"
+  echo "   $out"
+  [[ "$out" == *"$prog"*"$VERSION"* ]] || fail "$i: unexpected -version output"
+  done_step
 
-step "running the default command (no network: it must start, then back off)"
-pod run -d --name "$name" --network none "$image" >/dev/null
-sleep 6
-logs=$(pod logs "$name" 2>&1 || true)
-state=$(pod inspect --format '{{.State.Status}}' "$name")
-puser=$(pod top "$name" user 2>/dev/null | tail -1 | tr -d ' ' || true)
-pod rm -f "$name" >/dev/null
-echo "$logs" | sed 's/^/   | /' | head -8
-[ "$state" = running ] || fail "container state $state after 6 s"
-grep -q 'msg="Proxy starting"' <<<"$logs" || fail "no 'Proxy starting' line"
-grep -q 'broker poll failed; backing off' <<<"$logs" || fail "no back-off line without a network"
-echo "   process runs as user: ${puser:-?}"
-[ -z "$puser" ] || [ "$puser" = 65532 ] || [ "$puser" = snowfall ] || fail "process runs as $puser"
-done_step
+  step "running the default command of $image (no network)"
+  run_check "$i"
+  done_step
+done
 
-echo "OK: image builds and starts ($(( $(date +%s) - t0 )) s in total)"
+echo "OK: images $IMAGES build and start ($(( $(date +%s) - t0 )) s in total)"

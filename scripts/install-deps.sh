@@ -4,7 +4,7 @@
 set -euo pipefail
 # Recommends are installed too (tor-geoipdb, fonts for Chromium screenshots);
 # the packages named here are the ones the tests call directly.
-pkgs=(tor tor-geoipdb snowflake-client snowflake-proxy iproute2 iptables nftables ca-certificates chromium haproxy)
+pkgs=(tor tor-geoipdb snowflake-client snowflake-proxy iproute2 iptables nftables ca-certificates chromium haproxy systemd)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/acme"
-	"golang.org/x/crypto/acme/autocert"
+	"github.com/snowfall-pt/snowfall/internal/acmecert"
 )
 
 // ACMECacheDirName is the directory under the PT state directory where ACME
@@ -133,46 +131,30 @@ func (c *CertFiles) TLSConfig() *tls.Config {
 }
 
 // ACME obtains certificates from Let's Encrypt for fixed hostnames, caching
-// them under stateDir/ACMECacheDirName.
+// them under stateDir/ACMECacheDirName (the shared internal/acmecert setup).
 type ACME struct {
-	Manager *autocert.Manager
+	*acmecert.Certs
 }
 
 // NewACME prepares ACME for hostnames (at least one). email, if not empty,
 // is given to the CA for expiry notices.
 func NewACME(hostnames []string, email, stateDir string) (*ACME, error) {
-	if len(hostnames) == 0 {
-		return nil, errors.New("server: ACME needs at least one hostname")
+	c, err := acmecert.New(acmecert.Config{
+		Hostnames: hostnames, Email: email,
+		CacheDir: filepath.Join(stateDir, ACMECacheDirName),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
-	m := &autocert.Manager{
-		Prompt:     autocert.AcceptTOS,
-		HostPolicy: autocert.HostWhitelist(hostnames...),
-		Email:      email,
-		Cache:      autocert.DirCache(filepath.Join(stateDir, ACMECacheDirName)),
-	}
-	return &ACME{Manager: m}, nil
+	return &ACME{c}, nil
 }
 
-// TLSConfig returns a server TLS configuration that also answers TLS-ALPN-01
-// challenges.
-func (a *ACME) TLSConfig() *tls.Config {
-	cfg := newTLSConfig(a.Manager.GetCertificate)
-	cfg.NextProtos = append(cfg.NextProtos, acme.ALPNProto)
-	return cfg
-}
+// TLSConfig returns a server TLS configuration for WebSockets (HTTP/1.1)
+// that also answers TLS-ALPN-01 challenges.
+func (a *ACME) TLSConfig() *tls.Config { return a.Certs.TLSConfig("http/1.1") }
 
-// HTTPServer returns a server for HTTP-01 challenges on addr (port 80 of the
-// bridge address, in the reference's layout); other requests are redirected
-// to HTTPS.
-func (a *ACME) HTTPServer(addr string) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           a.Manager.HTTPHandler(nil),
-		ReadHeaderTimeout: httpTimeout,
-		ReadTimeout:       httpTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-	}
-}
+// HTTPServer (from acmecert.Certs) returns a server for HTTP-01 challenges
+// on addr (port 80 of the bridge address, in the reference's layout).
 
 // ACMEChallengeAddr returns the address for the HTTP-01 responder: port 80
 // of ip, or of all interfaces if ip is unspecified.

@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,12 +21,11 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/crypto/acme"
-	"golang.org/x/crypto/acme/autocert"
-
 	"github.com/snowfall-pt/snowfall/broker"
 	"github.com/snowfall-pt/snowfall/broker/bridgelist"
 	"github.com/snowfall-pt/snowfall/broker/ipcount"
+	"github.com/snowfall-pt/snowfall/broker/ratelimit"
+	"github.com/snowfall-pt/snowfall/internal/acmecert"
 	"github.com/snowfall-pt/snowfall/internal/geoip"
 	"github.com/snowfall-pt/snowfall/internal/safelog"
 	"github.com/snowfall-pt/snowfall/internal/version"
@@ -50,6 +51,14 @@ type options struct {
 	pollIntervalFile                    string
 	proxyTimeout, clientTimeout         time.Duration
 	maxWaiting                          int
+	maxSidBytes, maxSDPBytes            int
+	clientRate, proxyRate               float64
+	clientBurst, proxyBurst             int
+	rateSources, rateIPv6Prefix         int
+	forwardedHeader                     string
+	trustedHops                         int
+	trustedProxies                      string
+	debugAddr                           string
 	showVersion                         bool
 }
 
@@ -75,7 +84,19 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.ipCountMask, "ip-count-mask", "", "accepted for compatibility and unused: the journal holds only counts")
 	fs.DurationVar(&o.ipCountInterval, "ip-count-interval", time.Hour, "distinct address count period")
 	fs.BoolVar(&o.unsafeLogging, "unsafe-logging", false, "don't scrub IP addresses from logs")
-	fs.BoolVar(&o.trustForwarded, "trust-forwarded", false, "take the remote address from Forwarded/X-Forwarded-For (only behind a trusted reverse proxy or CDN)")
+	fs.BoolVar(&o.trustForwarded, "trust-forwarded", false, "take the remote address from -forwarded-header, as added by -trusted-hops or -trusted-proxies (only behind a trusted reverse proxy or CDN)")
+	fs.StringVar(&o.forwardedHeader, "forwarded-header", broker.HeaderXForwardedFor, "with -trust-forwarded: the header the fronts append to, X-Forwarded-For or Forwarded")
+	fs.IntVar(&o.trustedHops, "trusted-hops", 1, "with -trust-forwarded: the number of trusted fronts in a row, each appending one entry; the client is the entry that many from the right")
+	fs.StringVar(&o.trustedProxies, "trusted-proxies", "", "with -trust-forwarded: comma-separated networks of the trusted fronts (CIDR); the header is believed only from them and their entries are skipped from the right (overrides -trusted-hops)")
+	fs.IntVar(&o.maxSidBytes, "max-sid-bytes", broker.DefaultMaxSidBytes, "longest proxy session id accepted")
+	fs.IntVar(&o.maxSDPBytes, "max-sdp-bytes", broker.DefaultMaxSDPBytes, "longest offer or answer (its JSON text) accepted")
+	fs.Float64Var(&o.clientRate, "client-rate", broker.DefaultClientRate, "client polls per second per source address (IPv6: per -rate-limit-ipv6-prefix); more get 429 (0: no limit)")
+	fs.IntVar(&o.clientBurst, "client-burst", broker.DefaultClientBurst, "client polls a source may make at once")
+	fs.Float64Var(&o.proxyRate, "proxy-rate", broker.DefaultProxyRate, "proxy polls and answers per second per source address; more get 429 (0: no limit)")
+	fs.IntVar(&o.proxyBurst, "proxy-burst", broker.DefaultProxyBurst, "proxy polls and answers a source may make at once")
+	fs.IntVar(&o.rateSources, "rate-limit-sources", ratelimit.DefaultMaxSources, "most sources each rate limiter tracks; beyond it new sources share one bucket")
+	fs.IntVar(&o.rateIPv6Prefix, "rate-limit-ipv6-prefix", ratelimit.DefaultIPv6Prefix, "prefix length by which IPv6 sources are grouped for rate limits")
+	fs.StringVar(&o.debugAddr, "debug-addr", "", "loopback address for a debug listener with /debug/pprof/ (goroutines, heap); empty: none")
 	fs.DurationVar(&o.pollUnrestricted, "poll-interval-unrestricted", broker.DefaultPollInterval, "NextPoll sent to unrestricted proxies (0 omits NextPoll)")
 	fs.DurationVar(&o.pollRestricted, "poll-interval-restricted", broker.DefaultPollInterval, "NextPoll sent to restricted and unknown proxies (0 omits NextPoll)")
 	fs.StringVar(&o.pollIntervalFile, "poll-interval-filepath", "", `JSON file {"unrestricted_poll_interval":ms,"restricted_poll_interval":ms}, reloaded on SIGHUP; overrides the -poll-interval flags`)
@@ -90,6 +111,68 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	return o, nil
+}
+
+// forwarded builds the forwarding-header trust from the flags.
+func (o *options) forwarded() (broker.ForwardedConfig, error) {
+	fc := broker.ForwardedConfig{Hops: o.trustedHops}
+	h, ok := broker.ParseForwardedHeader(o.forwardedHeader)
+	if !ok {
+		return fc, fmt.Errorf("-forwarded-header %q: want %s or %s", o.forwardedHeader, broker.HeaderXForwardedFor, broker.HeaderForwarded)
+	}
+	fc.Header = h
+	if o.trustedHops < 1 {
+		return fc, errors.New("-trusted-hops must be at least 1")
+	}
+	for _, s := range strings.Split(o.trustedProxies, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, err2 := netip.ParseAddr(s)
+			if err2 != nil {
+				return fc, fmt.Errorf("-trusted-proxies: %w", err)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		fc.Proxies = append(fc.Proxies, p.Masked())
+	}
+	return fc, nil
+}
+
+// serveDebug starts the debug listener, which must be on loopback: it
+// shows the broker's internals.
+func serveDebug(ctx context.Context, addr string, log *slog.Logger) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("-debug-addr: %w", err)
+	}
+	if a, err := netip.ParseAddr(host); err != nil || !a.IsLoopback() {
+		return fmt.Errorf("-debug-addr %q: must be a loopback IP address and port", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("-debug-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      time.Minute, // CPU profiles take 30 s by default
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	context.AfterFunc(ctx, func() { srv.Close() })
+	go srv.Serve(ln)
+	log.Info("debug listener", "addr", ln.Addr().String())
+	return nil
 }
 
 // tlsMode checks that exactly one way of serving was chosen.
@@ -153,8 +236,30 @@ func run(o *options) error {
 		PollIntervalRestricted:   o.pollRestricted,
 		MaxWaitingProxies:        o.maxWaiting,
 		TrustForwarded:           o.trustForwarded,
+		MaxSidBytes:              o.maxSidBytes,
+		MaxSDPBytes:              o.maxSDPBytes,
+		ClientRate:               o.clientRate,
+		ClientBurst:              o.clientBurst,
+		ProxyRate:                o.proxyRate,
+		ProxyBurst:               o.proxyBurst,
+		RateLimitSources:         o.rateSources,
+		RateLimitIPv6Prefix:      o.rateIPv6Prefix,
 		MetricsInterval:          o.metricsInterval,
 		Logger:                   log,
+	}
+	if cfg.Forwarded, err = o.forwarded(); err != nil {
+		return err
+	}
+	if o.maxSidBytes < 1 || o.maxSDPBytes < 1 {
+		return errors.New("-max-sid-bytes and -max-sdp-bytes must be positive")
+	}
+	// On the command line 0 turns a limit off (the library reads zero as
+	// "default").
+	if cfg.ClientRate <= 0 {
+		cfg.ClientRate = -1
+	}
+	if cfg.ProxyRate <= 0 {
+		cfg.ProxyRate = -1
 	}
 	// Zero durations mean "omit NextPoll" on the command line.
 	if cfg.PollIntervalUnrestricted == 0 {
@@ -201,6 +306,9 @@ func run(o *options) error {
 		cfg.OnProxyAddr = counter.Add
 	}
 
+	if o.disableTLS && !o.trustForwarded && (o.clientRate > 0 || o.proxyRate > 0) {
+		log.Warn("-disable-tls without -trust-forwarded: if a TLS-terminating front relays the requests, they all come from its address and share one rate limit; set -trust-forwarded (with -trusted-proxies) or turn the limits off with -client-rate 0 -proxy-rate 0")
+	}
 	b, err := broker.New(cfg)
 	if err != nil {
 		return err
@@ -211,6 +319,11 @@ func run(o *options) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if o.debugAddr != "" {
+		if err := serveDebug(ctx, o.debugAddr, log); err != nil {
+			return err
+		}
+	}
 
 	var tlsConfig *tls.Config
 	var certs *certReloader
@@ -285,32 +398,20 @@ func loadPollIntervals(b *broker.Broker, path string, log *slog.Logger) {
 }
 
 func acmeConfig(ctx context.Context, o *options, log *slog.Logger) (*tls.Config, error) {
-	hosts := strings.Split(o.acmeHostnames, ",")
-	for i := range hosts {
-		hosts[i] = strings.TrimSpace(hosts[i])
+	certs, err := acmecert.New(acmecert.Config{
+		Hostnames: acmecert.ParseHostnames(o.acmeHostnames),
+		Email:     o.acmeEmail,
+		CacheDir:  o.acmeCache,
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := os.MkdirAll(o.acmeCache, 0o700); err != nil {
-		return nil, fmt.Errorf("ACME certificate cache: %w", err)
+	// Without the HTTP-01 responder, TLS-ALPN-01 on the TLS port may still
+	// succeed (it needs port 443), and cached certificates still serve.
+	if err := certs.ServeHTTP01(ctx, ":80", log); err != nil {
+		log.Warn("no ACME HTTP-01 responder", "err", err)
 	}
-	m := &autocert.Manager{
-		Cache:      autocert.DirCache(o.acmeCache),
-		Prompt:     autocert.AcceptTOS,
-		HostPolicy: autocert.HostWhitelist(hosts...),
-		Email:      o.acmeEmail,
-	}
-	// The HTTP-01 responder; other requests on :80 are redirected to HTTPS.
-	srv := &http.Server{Addr: ":80", Handler: m.HTTPHandler(nil), ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("ACME HTTP-01 listener", "err", err)
-		}
-	}()
-	context.AfterFunc(ctx, func() { srv.Close() })
-	return &tls.Config{
-		GetCertificate: m.GetCertificate,
-		NextProtos:     []string{"http/1.1", acme.ALPNProto},
-		MinVersion:     tls.VersionTLS12,
-	}, nil
+	return certs.TLSConfig("http/1.1"), nil
 }
 
 // certReloader serves a certificate from files that SIGHUP re-reads.

@@ -72,3 +72,33 @@ func TestRunRefusesBadConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestForwardedFlags(t *testing.T) {
+	o, _ := parseFlags([]string{"-trusted-proxies", "203.0.113.0/24, 2001:db8::1", "-forwarded-header", "forwarded"})
+	fc, err := o.forwarded()
+	if err != nil || fc.Header != "Forwarded" || len(fc.Proxies) != 2 || fc.Proxies[1].Bits() != 128 {
+		t.Fatalf("%+v %v", fc, err)
+	}
+	for _, args := range [][]string{
+		{"-forwarded-header", "X-Real-IP"},
+		{"-trusted-hops", "0"},
+		{"-trusted-proxies", "not-a-network"},
+	} {
+		o, _ := parseFlags(args)
+		if _, err := o.forwarded(); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+func TestRunRefusesPublicDebugAddr(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:6060", ":6060", "192.0.2.1:6060", "localhost:6060"} {
+		o, err := parseFlags([]string{"-disable-tls", "-disable-geoip", "-addr", "127.0.0.1:0", "-debug-addr", addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := run(o); err == nil || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("-debug-addr %s: %v", addr, err)
+		}
+	}
+}

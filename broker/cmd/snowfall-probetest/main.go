@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,9 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/crypto/acme/autocert"
-
 	"github.com/snowfall-pt/snowfall/broker/probetest"
+	"github.com/snowfall-pt/snowfall/internal/acmecert"
 	"github.com/snowfall-pt/snowfall/internal/safelog"
 	"github.com/snowfall-pt/snowfall/internal/version"
 )
@@ -130,8 +128,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Handler:           mux,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+		// An answer waits up to probetest.GatherTimeout for ICE.
+		WriteTimeout:   30 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
 
 	ln, err := net.Listen("tcp", o.addr)
@@ -145,18 +146,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	errc := make(chan error, 2)
 	switch {
 	case o.acmeHosts != "":
-		m := &autocert.Manager{
-			Prompt:     autocert.AcceptTOS,
-			HostPolicy: autocert.HostWhitelist(splitList(o.acmeHosts)...),
-			Email:      o.acmeEmail,
-			Cache:      autocert.DirCache(o.acmeCache),
+		certs, err := acmecert.New(acmecert.Config{
+			Hostnames: acmecert.ParseHostnames(o.acmeHosts),
+			Email:     o.acmeEmail,
+			CacheDir:  o.acmeCache,
+		})
+		if err != nil {
+			log.Error("ACME", "err", err)
+			return 1
 		}
-		srv.TLSConfig = m.TLSConfig()
-		srv.TLSConfig.MinVersion = tls.VersionTLS12
-		// HTTP-01 challenges arrive on port 80.
-		acmeSrv := &http.Server{Addr: ":80", Handler: m.HTTPHandler(nil), ReadHeaderTimeout: 5 * time.Second}
-		go func() { errc <- acmeSrv.ListenAndServe() }()
-		defer acmeSrv.Close()
+		// Without HTTP-01, TLS-ALPN-01 works only if -addr is port 443.
+		if err := certs.ServeHTTP01(ctx, ":80", log); err != nil {
+			log.Warn("no ACME HTTP-01 responder", "err", err)
+		}
+		srv.TLSConfig = certs.TLSConfig("http/1.1")
 		go func() { errc <- srv.ServeTLS(ln, "", "") }()
 	case o.cert != "":
 		go func() { errc <- srv.ServeTLS(ln, o.cert, o.key) }()
