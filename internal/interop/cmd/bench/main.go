@@ -65,7 +65,7 @@ func parseFlags() (options, error) {
 	flag.BoolVar(&o.quick, "quick", false, "quick grid: -size 20 and -echo 50 unless given, and half-size transfers on the impaired links")
 	flag.StringVar(&o.plot, "plot", "", "write the throughput-against-loss plot (SVG) here (default: performance-loss.svg beside -out)")
 	flag.IntVar(&o.echoSize, "echo-size", 64, "bytes per echo message")
-	chains := flag.String("chains", "snowfall,debian",
+	chains := flag.String("chains", "snowfall,debian,upstream",
 		"comma-separated chains to measure: "+implList()+", or CLIENT/PROXY such as snowfall/debian; "+
 			"@DIR takes that chain's Snowfall programs (broker and bridge too) from DIR instead of $SNOWFALL_BIN, to compare builds")
 	flag.IntVar(&o.rounds, "rounds", 1, "rounds; each round measures every chain, in alternating order")
@@ -235,6 +235,7 @@ func (s chainSpec) slug() string {
 var implementations = map[string]string{
 	interop.Snowfall: "Snowfall",
 	interop.Debian:   "Snowflake 2.5.1",
+	interop.Upstream: "Snowflake 2.14.1",
 }
 
 // implOrder lists implementations for help texts, ours first.

@@ -140,6 +140,7 @@ type bench struct {
 	o     options
 	start time.Time
 	runs  []*chainRun
+	tor   *testbed.Upstream // Tor's current programs, built on first use
 }
 
 // maxLoadedEchoes bounds the probe beside one transfer.
@@ -270,10 +271,18 @@ func indexOf(runs []*chainRun, cr *chainRun) int {
 
 func (b *bench) startChain(ctx context.Context, bins *testbed.Binaries, spec chainSpec) (*chainRun, error) {
 	b.say("starting %s: client %s, proxy %s, Snowfall's broker and bridge", spec.label(), spec.Client, spec.Proxy)
+	if (spec.Client == interop.Upstream || spec.Proxy == interop.Upstream) && b.tor == nil {
+		b.say("building Tor's current Snowflake programs (cached after the first build)")
+		tor, err := interop.BuildTor(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("building Tor's programs: %w", err)
+		}
+		b.tor = tor
+	}
 	sctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	c, err := interop.Start(sctx, interop.Config{
-		Dir: filepath.Join(b.o.dir, spec.slug()), Bins: bins,
+		Dir: filepath.Join(b.o.dir, spec.slug()), Bins: bins, Tor: b.tor,
 		Client: spec.Client, Proxy: spec.Proxy,
 		// Setup times stay measured as in the recorded results, from a
 		// client started together with its proxy.
