@@ -263,7 +263,9 @@ func (t *Transport) startSession() *session {
 	s.pool = newPool(t.peers, t.cfg.MaxPeers, s.stats, t.log, func(pc *peerConn) {
 		if err := s.pconn.Add(pc); err != nil {
 			t.log.Debug("proxy lost before the prologue", "err", err)
+			return
 		}
+		t.log.Info("proxy attached", "carriers", s.pconn.Carriers())
 	})
 	go s.start(t.cfg.ConnectTimeout)
 	return s

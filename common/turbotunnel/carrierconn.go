@@ -116,6 +116,7 @@ type carrier struct {
 	lastSend atomic.Int64  // unix ns
 	lastBeat atomic.Int64  // unix ns of the latest heartbeat
 	recvMark atomic.Uint64 // totalRecv just after this carrier's latest packet
+	heard    atomic.Bool   // a packet came: the bridge knows this carrier
 	once     sync.Once
 	done     chan struct{}
 }
@@ -236,6 +237,23 @@ func (c *CarrierConn) bestLocked(except *carrier) *carrier {
 	return best
 }
 
+// othersFlowLocked reports whether the other carriers received a flow that
+// k had no part in: flowEvidence packets since k's latest, the most recent
+// of them more than after ns after k's. Packets that came just before k fell silent
+// (say, before a proxy was killed) are no such evidence. c.mu is held.
+func (c *CarrierConn) othersFlowLocked(k *carrier, after int64) bool {
+	if c.totalRecv.Load()-k.recvMark.Load() < flowEvidence {
+		return false
+	}
+	last := k.lastRecv.Load()
+	for _, o := range c.carriers {
+		if o != k && o.lastRecv.Load()-last > after {
+			return true
+		}
+	}
+	return false
+}
+
 // fail detaches k and closes its connection. If k was in use, sending
 // moves to the best remaining carrier with k's queued packets.
 func (c *CarrierConn) fail(k *carrier) {
@@ -286,6 +304,7 @@ func (c *CarrierConn) receive(k *carrier) {
 		}
 		k.lastRecv.Store(time.Now().UnixNano())
 		k.recvMark.Store(c.totalRecv.Add(1))
+		k.heard.Store(true)
 		c.noteReceived(buf[:n])
 		select {
 		case c.recvQueue <- buf[:n]:
@@ -432,8 +451,7 @@ func (c *CarrierConn) check(now int64) {
 		stall := c.stallSince.Load()
 		stalled := stall != 0 && now-stall > fail
 		silent := now-p.lastRecv.Load() > fail
-		othersFlow := c.totalRecv.Load()-p.recvMark.Load() >= flowEvidence
-		if stalled || (silent && othersFlow) {
+		if stalled || (silent && c.othersFlowLocked(p, fail/2)) {
 			if next := c.bestLocked(p); next != nil {
 				c.primary.Store(next)
 				drain(p.sendQ, next.sendQ)
@@ -444,9 +462,16 @@ func (c *CarrierConn) check(now int64) {
 			}
 		}
 	}
+	primary := c.primary.Load()
 	for _, k := range c.carriers {
 		recv := k.lastRecv.Load()
 		switch {
+		case k != primary && k.heard.Load() && now-recv > fail && c.othersFlowLocked(k, fail):
+			// The others receive a flow and this one, which has
+			// worked, gets none of it: its proxy is gone. Closing it
+			// now has a replacement collected at once, not when ICE
+			// gives up.
+			dead = append(dead, k)
 		case now-recv > int64(c.opts.DeadTimeout):
 			dead = append(dead, k)
 		case (now-recv >= keep || now-k.lastSend.Load() >= 6*keep) && now-k.lastBeat.Load() >= keep:

@@ -232,6 +232,9 @@ func TestCarrierConnFailoverBound(t *testing.T) {
 				if switches.Load() != 1 {
 					t.Errorf("%d switches, want 1", switches.Load())
 				}
+				if n := conn.Carriers(); n != 1 {
+					t.Errorf("%d carriers attached after the kill, want 1 (the silent one closed)", n)
+				}
 				client.conn.Close()
 				client.wg.Wait()
 				for _, l := range links {

@@ -47,6 +47,7 @@ type simEnd struct {
 	toPeer bool // true for the bridge end (its writes go to the client)
 
 	mu       sync.Mutex
+	inflight []inflight // sent, not yet due, in time order
 	queue    [][]byte
 	pending  []byte
 	notify   chan struct{}
@@ -130,21 +131,49 @@ func (l *simLink) transmit(from *simEnd, msg []byte, spare bool) {
 	}
 	l.mu.Unlock()
 	to := from.peer
+	to.schedule(at, msg)
 	time.AfterFunc(at.Sub(now), func() {
 		l.mu.Lock()
 		dead := l.cut && to == l.Client
 		l.mu.Unlock()
-		if !dead {
-			to.deliver(msg)
-		}
+		to.flush(dead)
 	})
 }
 
-func (e *simEnd) deliver(msg []byte) {
+// inflight is a message on its way, due at a time.
+type inflight struct {
+	at  time.Time
+	msg []byte
+}
+
+// schedule files msg for delivery at at, in time order.
+func (e *simEnd) schedule(at time.Time, msg []byte) {
 	e.mu.Lock()
-	if !e.closed {
-		e.queue = append(e.queue, msg)
+	defer e.mu.Unlock()
+	i := len(e.inflight)
+	for i > 0 && e.inflight[i-1].at.After(at) {
+		i--
 	}
+	e.inflight = append(e.inflight, inflight{})
+	copy(e.inflight[i+1:], e.inflight[i:])
+	e.inflight[i] = inflight{at, msg}
+}
+
+// flush delivers every message that is due, in time order. Timers run
+// their functions on goroutines of their own, so in real time a later
+// message's timer may run first; it then delivers the earlier one too.
+// A dead end drops them.
+func (e *simEnd) flush(dead bool) {
+	now := time.Now()
+	e.mu.Lock()
+	n := 0
+	for n < len(e.inflight) && !e.inflight[n].at.After(now) {
+		if !dead && !e.closed {
+			e.queue = append(e.queue, e.inflight[n].msg)
+		}
+		n++
+	}
+	e.inflight = e.inflight[n:]
 	e.mu.Unlock()
 	select {
 	case e.notify <- struct{}{}:
