@@ -13,7 +13,7 @@ import (
 )
 
 // failoverSize is the download during which proxies are killed.
-const failoverSize = 150_000_000
+const failoverSize = 300_000_000
 
 // failoverBound is the longest pause in the data allowed after a kill
 // while a spare proxy is attached: 1 s to notice the silence, then the
@@ -31,7 +31,7 @@ func attachedProxies(t *testing.T, logPath string) int {
 	return strings.Count(string(b), `msg="proxy attached"`)
 }
 
-// TestSnowfallClientFailover downloads 150 MB through snowfall-client with
+// TestSnowfallClientFailover downloads 300 MB through snowfall-client with
 // four Debian proxies polling, and kills the proxy process carrying the
 // session three times (SIGKILL, so it says goodbye to no one). Each kill
 // waits until the session holds a spare (max=2). The session must move to
@@ -70,9 +70,9 @@ func TestSnowfallClientFailover(t *testing.T) {
 	go func() {
 		defer close(killerDone)
 		for i := 1; i <= 3; i++ {
-			// Kill at 15 %, 40 % and 65 % of the download, or later
+			// Kill at 10 %, 35 % and 60 % of the download, or later
 			// if the spare is not there yet: i+1 proxies attached.
-			mark := int64(failoverSize) * int64(15+25*(i-1)) / 100
+			mark := int64(failoverSize) * int64(10+25*(i-1)) / 100
 			for conn.Total() < mark || attachedProxies(t, c.ClientLog) < i+1 {
 				select {
 				case <-stopKiller:
