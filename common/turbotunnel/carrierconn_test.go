@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -388,4 +389,45 @@ func BenchmarkRedialPacketConnWriteTo(b *testing.B) {
 	for b.Loop() {
 		conn.WriteTo(p, nil)
 	}
+}
+
+// FuzzCarrierConnReceive feeds arbitrary bridge-to-client bytes to a
+// carrier: CarrierConn must neither panic nor deliver more packets than the
+// stream can hold, and a broken stream only ends that carrier.
+func FuzzCarrierConnReceive(f *testing.F) {
+	f.Add([]byte{0x80 | 24, 1, 2, 3, 4, 82, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x05, 0, 0, 0, 0, 0, 0x81, 7})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		conn := NewCarrierConn(NewClientID(), stubAddr("bridge"), CarrierOptions{})
+		defer conn.Close()
+		near, far := net.Pipe()
+		go func() {
+			var prologue [PrologueLen]byte
+			if _, err := io.ReadFull(far, prologue[:]); err == nil {
+				far.Write(in)
+			}
+			far.Close()
+		}()
+		if err := conn.Add(near); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(10 * time.Second); conn.Carriers() > 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("carrier still attached 10 s after its stream ended")
+			}
+		}
+		got := 0
+		buf := make([]byte, 4096)
+		conn.SetReadDeadline(time.Now())
+		for {
+			if _, _, err := conn.ReadFrom(buf); err != nil {
+				break
+			}
+			got++
+		}
+		if got > len(in) {
+			t.Fatalf("%d packets from %d bytes", got, len(in))
+		}
+	})
 }
