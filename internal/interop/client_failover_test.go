@@ -2,6 +2,7 @@ package interop
 
 import (
 	"context"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -173,4 +174,65 @@ func servingProxy(c *Chain) *testbed.Process {
 		return nil
 	}
 	return best
+}
+
+// idleSpell is longer than two of Tor's proxy inactivity timeouts (30 s)
+// and the client's own stale timeout (20 s).
+const idleSpell = 75 * time.Second
+
+// TestSnowfallClientIdleSpares holds a session with a spare (max=2) through
+// two of Tor's 2.5.1 proxies and leaves it idle for 75 s. Heartbeats must
+// keep both proxies: neither closes its channel for inactivity, the client
+// collects no replacement, and data flows again afterwards.
+func TestSnowfallClientIdleSpares(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	c := startChain(ctx, t, Config{Client: Snowfall, Proxy: Debian, Proxies: 2})
+	args := append(c.BridgeArgs(), testbed.Arg{Key: "max", Value: "2"})
+	dial := func() net.Conn {
+		for attempt := 1; ; attempt++ {
+			dctx, dcancel := context.WithTimeout(ctx, 90*time.Second)
+			conn, err := c.Client.Dial(dctx, PlaceholderBridge, args)
+			dcancel()
+			if err == nil {
+				return conn
+			}
+			if attempt == 3 {
+				t.Fatalf("dial: %v\n%s", err, testbed.Tail(c.ClientLog, 20))
+			}
+		}
+	}
+	hold := dial() // keeps the session while the others come and go
+	defer hold.Close()
+	if _, err := testbed.Download(ctx, dial(), 1_000_000, 41); err != nil {
+		t.Fatalf("first download: %v", err)
+	}
+	for deadline := time.Now().Add(time.Minute); attachedProxies(t, c.ClientLog) < 2; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no spare attached within a minute\n%s", testbed.Tail(c.ClientLog, 20))
+		}
+	}
+	t.Logf("idle for %v with 2 proxies attached", idleSpell)
+	select {
+	case <-time.After(idleSpell):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	if _, err := testbed.Download(ctx, dial(), 1_000_000, 42); err != nil {
+		t.Fatalf("download after the idle spell: %v\n%s", err, testbed.Tail(c.ClientLog, 20))
+	}
+	if n := attachedProxies(t, c.ClientLog); n != 2 {
+		t.Errorf("client attached %d proxies, want 2 (a spare was lost while idle)", n)
+	}
+	for _, p := range c.ProxyProcs {
+		for _, path := range []string{p.StderrPath, p.StdoutPath} {
+			b, _ := os.ReadFile(path)
+			if strings.Contains(string(b), "Closed connection due to inactivity") {
+				t.Errorf("%s closed a channel for inactivity", p.Name)
+			}
+		}
+	}
+	if err := c.CheckAlive(); err != nil {
+		t.Error(err)
+	}
 }
