@@ -59,10 +59,17 @@ func ClientConfig() Config {
 	}
 }
 
-// BridgeConfig returns the bridge's parameters, those of Tor's bridge.
+// DefaultMaxStreams bounds the streams of one session at the bridge. Tor
+// keeps one connection per bridge, so even a client that shares one
+// session among all its SOCKS connections rarely has more than a few.
+const DefaultMaxStreams = 256
+
+// BridgeConfig returns the bridge's parameters: those of Tor's bridge, and
+// at most DefaultMaxStreams streams per session.
 func BridgeConfig() Config {
 	c := ClientConfig()
 	c.KeepAliveTimeout = refBridgeKATimeout
+	c.MaxStreams = DefaultMaxStreams
 	return c
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -180,5 +181,73 @@ func TestSessionHeartbeatsKeepIdleCarriers(t *testing.T) {
 	}
 	if err := echoCheck(st, 1000, 2); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSessionMaxStreams: the bridge refuses streams beyond MaxStreams and
+// keeps serving the session.
+func TestSessionMaxStreams(t *testing.T) {
+	server := NewQueuePacketConn(stubAddr("bridge"), time.Minute)
+	defer server.Close()
+	ln, err := Listen(server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cfg := BridgeConfig()
+	cfg.MaxStreams = 2
+	refused := make(chan error, 10)
+	go func() {
+		conn, err := ln.AcceptKCP()
+		if err != nil {
+			return
+		}
+		s, err := NewServerSession(conn, cfg)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		for {
+			st, err := s.AcceptStream()
+			if errors.Is(err, ErrTooManyStreams) {
+				refused <- err
+				continue
+			}
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(st, st); st.Close() }()
+		}
+	}()
+	conn := NewCarrierConn(NewClientID(), stubAddr("bridge"), CarrierOptions{})
+	defer conn.Close()
+	l := newSimLink(1, linkProfile{Delay: time.Millisecond})
+	b := &kcpBridge{pconn: server}
+	b.serve(l.Bridge)
+	conn.Add(l.Client)
+	sess, err := NewClientSession(conn, stubAddr("bridge"), ClientConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var open []net.Conn
+	for i := range 2 {
+		st, _ := sess.Mux.OpenStream()
+		if err := echoCheck(st, 100, uint64(i)); err != nil {
+			t.Fatalf("stream %d within the limit: %v", i, err)
+		}
+		open = append(open, st)
+	}
+	third, _ := sess.Mux.OpenStream()
+	select {
+	case <-refused:
+	case <-time.After(10 * time.Second):
+		t.Fatal("third stream not refused")
+	}
+	if err := echoCheck(third, 100, 3); err == nil {
+		t.Error("the refused stream carried data")
+	}
+	if err := echoCheck(open[0], 100, 4); err != nil {
+		t.Errorf("session unusable after a refusal: %v", err)
 	}
 }
