@@ -36,6 +36,11 @@ const (
 // packets (an idle session's keep-alives) may all land elsewhere.
 const flowEvidence = 8
 
+// closeAfter is how many FailTimeouts a carrier not in use may miss a flow
+// before it is closed. Sending moves after one; closing costs a rendezvous,
+// so it waits out a congested proxy's backlog.
+const closeAfter = 3
+
 // KCP segment layout (PROTOCOL.md §6.3), for the few fields read here.
 const (
 	kcpHeaderLen = 24
@@ -458,7 +463,10 @@ func (c *CarrierConn) check(now int64) {
 				if stalled {
 					c.stallSince.Store(now) // give the new carrier its own FailTimeout
 				}
-				switched = "carrier silent"
+				switched = "carrier silent while others receive"
+				if stalled {
+					switched = "no acknowledgement for FailTimeout"
+				}
 			}
 		}
 	}
@@ -466,11 +474,12 @@ func (c *CarrierConn) check(now int64) {
 	for _, k := range c.carriers {
 		recv := k.lastRecv.Load()
 		switch {
-		case k != primary && k.heard.Load() && now-recv > fail && c.othersFlowLocked(k, fail):
+		case k != primary && k.heard.Load() && now-recv > closeAfter*fail && c.othersFlowLocked(k, fail):
 			// The others receive a flow and this one, which has
 			// worked, gets none of it: its proxy is gone. Closing it
 			// now has a replacement collected at once, not when ICE
-			// gives up.
+			// gives up. A proxy whose buffers hold a second or two of
+			// backlog is silent as long, hence the margin.
 			dead = append(dead, k)
 		case now-recv > int64(c.opts.DeadTimeout):
 			dead = append(dead, k)
