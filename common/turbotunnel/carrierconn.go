@@ -121,7 +121,7 @@ type carrier struct {
 	lastSend atomic.Int64  // unix ns
 	lastBeat atomic.Int64  // unix ns of the latest heartbeat
 	recvMark atomic.Uint64 // totalRecv just after this carrier's latest packet
-	heard    atomic.Bool   // a packet came: the bridge knows this carrier
+	suspect  atomic.Bool   // sending left it for its silence; cleared by a packet
 	once     sync.Once
 	done     chan struct{}
 }
@@ -309,7 +309,9 @@ func (c *CarrierConn) receive(k *carrier) {
 		}
 		k.lastRecv.Store(time.Now().UnixNano())
 		k.recvMark.Store(c.totalRecv.Add(1))
-		k.heard.Store(true)
+		if k.suspect.Load() {
+			k.suspect.Store(false)
+		}
 		c.noteReceived(buf[:n])
 		select {
 		case c.recvQueue <- buf[:n]:
@@ -460,6 +462,7 @@ func (c *CarrierConn) check(now int64) {
 			if next := c.bestLocked(p); next != nil {
 				c.primary.Store(next)
 				drain(p.sendQ, next.sendQ)
+				p.suspect.Store(true)
 				if stalled {
 					c.stallSince.Store(now) // give the new carrier its own FailTimeout
 				}
@@ -474,12 +477,14 @@ func (c *CarrierConn) check(now int64) {
 	for _, k := range c.carriers {
 		recv := k.lastRecv.Load()
 		switch {
-		case k != primary && k.heard.Load() && now-recv > closeAfter*fail && c.othersFlowLocked(k, fail):
-			// The others receive a flow and this one, which has
-			// worked, gets none of it: its proxy is gone. Closing it
-			// now has a replacement collected at once, not when ICE
-			// gives up. A proxy whose buffers hold a second or two of
-			// backlog is silent as long, hence the margin.
+		case k != primary && k.suspect.Load() && now-recv > closeAfter*fail && c.othersFlowLocked(k, fail):
+			// Sending left this carrier for its silence, and it still
+			// gets nothing of a flow the others receive: its proxy is
+			// gone. Closing it now has a replacement collected at
+			// once, not when ICE gives up. A proxy whose buffers hold
+			// a second or two of backlog is silent as long, hence the
+			// margin. Spares never in use are left to ICE and
+			// DeadTimeout: an idle one is silent for good reasons.
 			dead = append(dead, k)
 		case now-recv > int64(c.opts.DeadTimeout):
 			dead = append(dead, k)
