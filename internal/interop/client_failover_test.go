@@ -14,7 +14,7 @@ import (
 )
 
 // failoverSize is the download during which proxies are killed.
-const failoverSize = 300_000_000
+const failoverSize = 600_000_000
 
 // failoverBound is the longest pause in the data allowed after a kill
 // while a spare proxy is attached: 1 s to notice the silence, then the
@@ -32,7 +32,7 @@ func attachedProxies(t *testing.T, logPath string) int {
 	return strings.Count(string(b), `msg="proxy attached"`)
 }
 
-// TestSnowfallClientFailover downloads 300 MB through snowfall-client with
+// TestSnowfallClientFailover downloads 600 MB through snowfall-client with
 // four Debian proxies polling, and kills the proxy process carrying the
 // session three times (SIGKILL, so it says goodbye to no one). Each kill
 // waits until the session holds a spare (max=2). The session must move to
