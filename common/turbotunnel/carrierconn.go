@@ -243,16 +243,18 @@ func (c *CarrierConn) bestLocked(except *carrier) *carrier {
 }
 
 // othersFlowLocked reports whether the other carriers received a flow that
-// k had no part in: flowEvidence packets since k's latest, the most recent
-// of them more than after ns after k's. Packets that came just before k fell silent
+// k had no part in: flowEvidence packets since k's latest, one carrier's
+// latest more than after ns after k's and within FailTimeout of now. Packets that came just before k fell silent
 // (say, before a proxy was killed) are no such evidence. c.mu is held.
-func (c *CarrierConn) othersFlowLocked(k *carrier, after int64) bool {
+func (c *CarrierConn) othersFlowLocked(k *carrier, now, after int64) bool {
 	if c.totalRecv.Load()-k.recvMark.Load() < flowEvidence {
 		return false
 	}
 	last := k.lastRecv.Load()
 	for _, o := range c.carriers {
-		if o != k && o.lastRecv.Load()-last > after {
+		// The flow must still be going on: a carrier that was busy
+		// until it died is no evidence against the one left.
+		if r := o.lastRecv.Load(); o != k && r-last > after && now-r < int64(c.opts.FailTimeout) {
 			return true
 		}
 	}
@@ -452,13 +454,14 @@ func (c *CarrierConn) check(now int64) {
 	fail := int64(c.opts.FailTimeout)
 	keep := int64(c.opts.KeepAlive)
 	var dead []*carrier
+	var beat *carrier
 	switched := ""
 	c.mu.Lock()
 	if p := c.primary.Load(); p != nil && len(c.carriers) > 1 {
 		stall := c.stallSince.Load()
 		stalled := stall != 0 && now-stall > fail
 		silent := now-p.lastRecv.Load() > fail
-		if stalled || (silent && c.othersFlowLocked(p, fail/2)) {
+		if stalled || (silent && c.othersFlowLocked(p, now, fail/2)) {
 			if next := c.bestLocked(p); next != nil {
 				c.primary.Store(next)
 				drain(p.sendQ, next.sendQ)
@@ -477,7 +480,7 @@ func (c *CarrierConn) check(now int64) {
 	for _, k := range c.carriers {
 		recv := k.lastRecv.Load()
 		switch {
-		case k != primary && k.suspect.Load() && now-recv > closeAfter*fail && c.othersFlowLocked(k, fail):
+		case k != primary && k.suspect.Load() && now-recv > closeAfter*fail && c.othersFlowLocked(k, now, fail):
 			// Sending left this carrier for its silence, and it still
 			// gets nothing of a flow the others receive: its proxy is
 			// gone. Closing it now has a replacement collected at
@@ -489,9 +492,18 @@ func (c *CarrierConn) check(now int64) {
 		case now-recv > int64(c.opts.DeadTimeout):
 			dead = append(dead, k)
 		case (now-recv >= keep || now-k.lastSend.Load() >= 6*keep) && now-k.lastBeat.Load() >= keep:
-			k.lastBeat.Store(now)
-			c.heartbeat(k)
+			if beat == nil || recv < beat.lastRecv.Load() {
+				beat = k
+			}
 		}
+	}
+	// One heartbeat per check, to the carrier silent longest: probes
+	// arriving together would get one answer between them (KCP answers
+	// once per flush), and the answer goes to the carrier whose pump at
+	// the bridge has waited longest, which is this one.
+	if beat != nil {
+		beat.lastBeat.Store(now)
+		c.heartbeat(beat)
 	}
 	c.mu.Unlock()
 	if switched != "" {

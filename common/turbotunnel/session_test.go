@@ -148,14 +148,14 @@ func TestSessionOverLossyCarriers(t *testing.T) {
 
 // TestSessionHeartbeatsKeepIdleCarriers: with the real KCP at the bridge,
 // the heartbeat window probes are answered on each idle carrier, so
-// carriers whose proxies close after a second without bytes from the
-// bridge survive an idle session. Timeouts are scaled down so this runs in
+// carriers whose proxies close after 3 s without bytes from the bridge
+// survive an idle session. Timeouts are scaled down so this runs in
 // real time.
 func TestSessionHeartbeatsKeepIdleCarriers(t *testing.T) {
 	bridge := newKCPBridge(t)
-	conn := NewCarrierConn(NewClientID(), stubAddr("bridge"), CarrierOptions{KeepAlive: 150 * time.Millisecond})
+	conn := NewCarrierConn(NewClientID(), stubAddr("bridge"), CarrierOptions{KeepAlive: 300 * time.Millisecond})
 	defer conn.Close()
-	prof := linkProfile{Delay: 5 * time.Millisecond, IdleClose: time.Second}
+	prof := linkProfile{Delay: 5 * time.Millisecond, IdleClose: 3 * time.Second}
 	for i := range 3 {
 		l := newSimLink(uint64(20+i), prof)
 		bridge.serve(l.Bridge)
@@ -175,7 +175,7 @@ func TestSessionHeartbeatsKeepIdleCarriers(t *testing.T) {
 	if err := echoCheck(st, 1000, 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * time.Second) // idle: four proxy timeouts
+	time.Sleep(8 * time.Second) // idle: more than two proxy timeouts
 	if n := conn.Carriers(); n != 3 {
 		t.Fatalf("%d of 3 carriers left after an idle spell", n)
 	}
