@@ -54,6 +54,54 @@ const (
 	offLen       = 20
 )
 
+// recentPackets is how many of the latest packets carrying data are kept
+// to be sent again on the carrier that takes over from a dead one.
+const recentPackets = 64
+
+// recentRing keeps copies of the latest packets that carried data. When
+// sending moves off a carrier that went silent, what was written into it
+// during its last second is most likely lost; sending it again at once
+// on the new carrier saves waiting for KCP's backed-off retransmission
+// timer (duplicates cost the receiver nothing). Among what it saves: smux
+// window updates, without which the bridge stops sending after 1 MiB.
+type recentRing struct {
+	mu   sync.Mutex
+	next int
+	at   [recentPackets]int64 // unix ns when written; 0 if empty
+	n    [recentPackets]int
+	buf  [recentPackets][MaxPacketSize]byte
+}
+
+func (r *recentRing) put(p []byte, now int64) {
+	r.mu.Lock()
+	i := r.next
+	r.next = (i + 1) % recentPackets
+	r.at[i] = now
+	r.n[i] = copy(r.buf[i][:], p)
+	r.mu.Unlock()
+}
+
+// resend queues, oldest first, copies of the packets written since since
+// on q, as far as they fit.
+func (r *recentRing) resend(since int64, q chan []byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for j := range recentPackets {
+		i := (r.next + j) % recentPackets
+		if r.at[i] == 0 || r.at[i] < since {
+			continue
+		}
+		b := getBuf(r.n[i])
+		copy(b, r.buf[i][:r.n[i]])
+		select {
+		case q <- b:
+		default:
+			putBuf(b)
+			return
+		}
+	}
+}
+
 // CarrierOptions tune a CarrierConn; zero fields take the defaults.
 type CarrierOptions struct {
 	// FailTimeout: see DefaultFailTimeout.
@@ -107,6 +155,7 @@ type CarrierConn struct {
 	rcvUna     atomic.Uint32 // the bridge's una: what it has acknowledged
 	stallSince atomic.Int64  // unix ns since when outstanding data made no progress; 0 if none
 	totalRecv  atomic.Uint64
+	recent     *recentRing
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -146,6 +195,7 @@ func NewCarrierConn(id ClientID, remote net.Addr, opts CarrierOptions) *CarrierC
 		holdQueue:    make(chan []byte, QueueSize),
 		readDeadline: makeDeadline(),
 		closed:       make(chan struct{}),
+		recent:       new(recentRing),
 	}
 	c.wg.Go(c.monitor)
 	return c
@@ -281,6 +331,7 @@ func (c *CarrierConn) fail(k *carrier) {
 			c.stallSince.Store(0)
 			if next != nil {
 				drain(k.sendQ, next.sendQ)
+				c.recent.resend(time.Now().UnixNano()-2*int64(c.opts.FailTimeout), next.sendQ)
 				switched = true
 			} else {
 				drain(k.sendQ, c.holdQueue)
@@ -349,16 +400,15 @@ func (c *CarrierConn) noteReceived(p []byte) {
 
 // noteSent records the header fields of a packet KCP sends: for
 // heartbeats, and the highest sequence number pushed.
-func (c *CarrierConn) noteSent(p []byte) {
+func (c *CarrierConn) noteSent(p []byte) (pushed bool) {
 	if len(p) < kcpHeaderLen {
-		return
+		return false
 	}
 	c.conv.Store(binary.LittleEndian.Uint32(p))
 	c.wndUna.Store(uint64(binary.LittleEndian.Uint16(p[offWnd:]))<<32 | uint64(binary.LittleEndian.Uint32(p[offUna:])))
 	c.tsSN.Store(uint64(binary.LittleEndian.Uint32(p[offTS:]))<<32 | uint64(binary.LittleEndian.Uint32(p[offSN:])))
 	// A packet may hold several segments; find the highest pushed sn.
 	var top uint32
-	pushed := false
 	for len(p) >= kcpHeaderLen {
 		n := int(binary.LittleEndian.Uint32(p[offLen:]))
 		if p[offCmd] == kcpCmdPush {
@@ -374,17 +424,18 @@ func (c *CarrierConn) noteSent(p []byte) {
 		p = p[kcpHeaderLen+n:]
 	}
 	if !pushed {
-		return
+		return false
 	}
 	nxt := top + 1
 	old := c.sndNxt.Load()
 	if int32(nxt-old) <= 0 {
-		return // a retransmission
+		return true // a retransmission
 	}
 	c.sndNxt.Store(nxt) // KCP serialises its output, so no lost update
 	if old == c.rcvUna.Load() {
 		c.stallSince.CompareAndSwap(0, time.Now().UnixNano()) // newly outstanding
 	}
+	return true
 }
 
 // send writes k's queued packets until a write fails or k is detached.
@@ -465,6 +516,7 @@ func (c *CarrierConn) check(now int64) {
 			if next := c.bestLocked(p); next != nil {
 				c.primary.Store(next)
 				drain(p.sendQ, next.sendQ)
+				c.recent.resend(now-2*fail, next.sendQ)
 				p.suspect.Store(true)
 				if stalled {
 					c.stallSince.Store(now) // give the new carrier its own FailTimeout
@@ -574,7 +626,9 @@ func (c *CarrierConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if len(p) > MaxPacketSize {
 		return len(p), nil
 	}
-	c.noteSent(p)
+	if c.noteSent(p) {
+		c.recent.put(p, time.Now().UnixNano())
+	}
 	buf := getBuf(len(p))
 	copy(buf, p) // KCP reuses p as soon as we return
 	if k := c.primary.Load(); k != nil {

@@ -234,6 +234,7 @@ func TestCarrierConnFailoverBound(t *testing.T) {
 				if switches.Load() != 1 {
 					t.Errorf("%d switches, want 1", switches.Load())
 				}
+				client.pushUntil(300, time.Minute) // a flow the dead carrier misses for closeAfter
 				if n := conn.Carriers(); n != 1 {
 					t.Errorf("%d carriers attached after the kill, want 1 (the silent one closed)", n)
 				}
