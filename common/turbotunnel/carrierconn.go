@@ -144,6 +144,8 @@ type CarrierConn struct {
 	carriers []*carrier
 	used     bool // some carrier has been in use, so a change is a switch
 	err      error
+	// primarySince is when the carrier in use became so (unix ns).
+	primarySince int64
 
 	primary atomic.Pointer[carrier]
 
@@ -235,6 +237,7 @@ func (c *CarrierConn) Add(conn net.Conn) error {
 		switched = c.used
 		c.used = true
 		c.primary.Store(k)
+		c.primarySince = now
 		c.stallSince.Store(0)
 		drain(c.holdQueue, k.sendQ)
 	}
@@ -277,15 +280,18 @@ func drain(from, to chan []byte) {
 	}
 }
 
-// best returns the attached carrier other than except heard from most
-// recently (the newest on a tie), or nil. c.mu must be held.
+// bestLocked returns the attached carrier other than except heard from
+// most recently (the newest on a tie), preferring carriers not suspect, or
+// nil. c.mu must be held.
 func (c *CarrierConn) bestLocked(except *carrier) *carrier {
 	var best *carrier
 	for _, k := range c.carriers {
 		if k == except {
 			continue
 		}
-		if best == nil || k.lastRecv.Load() >= best.lastRecv.Load() {
+		// A carrier sending already left for its silence comes last.
+		if best == nil || (best.suspect.Load() && !k.suspect.Load()) ||
+			(best.suspect.Load() == k.suspect.Load() && k.lastRecv.Load() >= best.lastRecv.Load()) {
 			best = k
 		}
 	}
@@ -328,6 +334,7 @@ func (c *CarrierConn) fail(k *carrier) {
 		if c.primary.Load() == k {
 			next := c.bestLocked(nil)
 			c.primary.Store(next)
+			c.primarySince = time.Now().UnixNano()
 			c.stallSince.Store(0)
 			if next != nil {
 				drain(k.sendQ, next.sendQ)
@@ -511,10 +518,13 @@ func (c *CarrierConn) check(now int64) {
 	if p := c.primary.Load(); p != nil && len(c.carriers) > 1 {
 		stall := c.stallSince.Load()
 		stalled := stall != 0 && now-stall > fail
-		silent := now-p.lastRecv.Load() > fail
+		// A carrier just put in use gets FailTimeout before its silence
+		// counts: it may have been idle until now.
+		silent := now-p.lastRecv.Load() > fail && now-c.primarySince > fail
 		if stalled || (silent && c.othersFlowLocked(p, now, fail/2)) {
 			if next := c.bestLocked(p); next != nil {
 				c.primary.Store(next)
+				c.primarySince = now
 				drain(p.sendQ, next.sendQ)
 				c.recent.resend(now-2*fail, next.sendQ)
 				p.suspect.Store(true)

@@ -14,7 +14,7 @@ import (
 )
 
 // failoverSize is the download during which proxies are killed.
-const failoverSize = 600_000_000
+const failoverSize = 1_000_000_000
 
 // failoverBound is the longest pause in the data allowed after a kill
 // while a spare proxy is attached: 1 s to notice the silence, then the
@@ -32,12 +32,13 @@ func attachedProxies(t *testing.T, logPath string) int {
 	return strings.Count(string(b), `msg="proxy attached"`)
 }
 
-// TestSnowfallClientFailover downloads 600 MB through snowfall-client with
+// TestSnowfallClientFailover downloads 1 GB through snowfall-client with
 // four Debian proxies polling, and kills the proxy process carrying the
 // session three times (SIGKILL, so it says goodbye to no one). Each kill
-// waits until the session holds a spare (max=2). The session must move to
-// the spare with at most failoverBound without data, and the download
-// complete with the right hash. The pause after each kill is reported.
+// waits (up to 20 s) until the session holds a spare (max=2) through
+// another proxy. After such a kill the session must move to the spare
+// with at most failoverBound without data; the download must complete
+// with the right hash. The pause after each kill is reported.
 func TestSnowfallClientFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -58,9 +59,10 @@ func TestSnowfallClientFailover(t *testing.T) {
 	}
 
 	type kill struct {
-		at  time.Time
-		pid int
-		ns  string
+		at    time.Time
+		pid   int
+		ns    string
+		spare bool // another proxy carried the session when it was killed
 	}
 	var (
 		mu    sync.Mutex
@@ -84,10 +86,10 @@ func TestSnowfallClientFailover(t *testing.T) {
 			// The spare must be a channel through another proxy: the
 			// broker may match a second channel with the same one.
 			var p *testbed.Process
-			for wait := time.Now().Add(time.Minute); ; {
-				var active int
+			var active int
+			for wait := time.Now().Add(20 * time.Second); ; {
 				p, active = servingProxy(c)
-				if p == nil || active >= 2 || time.Now().After(wait) {
+				if (p != nil && active >= 2) || time.Now().After(wait) {
 					break
 				}
 			}
@@ -101,7 +103,7 @@ func TestSnowfallClientFailover(t *testing.T) {
 				return
 			}
 			mu.Lock()
-			kills = append(kills, kill{at: at, pid: p.PID(), ns: p.Name})
+			kills = append(kills, kill{at: at, pid: p.PID(), ns: p.Name, spare: active >= 2})
 			mu.Unlock()
 			t.Logf("kill %d at %d MB: SIGKILL to %s (pid %d)", i, conn.Total()/1_000_000, p.Name, p.PID())
 		}
@@ -118,19 +120,29 @@ func TestSnowfallClientFailover(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	if len(kills) != 3 {
-		t.Fatalf("%d kills, want 3", len(kills))
-	}
+	withSpare := 0
 	for i, k := range kills {
 		until := end
 		if i+1 < len(kills) {
 			until = kills[i+1].at
 		}
 		gap := conn.LongestGap(k.at, until)
-		t.Logf("stall after kill %d (%s): %v with no data", i+1, k.ns, gap.Round(10*time.Millisecond))
-		if gap > failoverBound {
-			t.Errorf("kill %d: %v without data, want at most %v with a spare attached", i+1, gap.Round(10*time.Millisecond), failoverBound)
+		t.Logf("stall after kill %d (%s, spare through another proxy: %v): %v with no data", i+1, k.ns, k.spare, gap.Round(10*time.Millisecond))
+		if k.spare {
+			withSpare++
+			if gap > failoverBound {
+				t.Errorf("kill %d: %v without data, want at most %v with a spare attached", i+1, gap.Round(10*time.Millisecond), failoverBound)
+			}
 		}
+	}
+	// The broker may give the replacement channel to the proxy already
+	// carrying the session; killing it then ends both channels and
+	// measures a rendezvous, which is reported but not bounded.
+	if len(kills) != 3 {
+		t.Errorf("%d kills, want 3", len(kills))
+	}
+	if withSpare == 0 {
+		t.Error("no kill found a spare through another proxy: the bound was never tested")
 	}
 
 	log, err := os.ReadFile(c.ClientLog)
