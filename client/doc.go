@@ -4,13 +4,15 @@
 //
 // A Transport holds the configuration (broker, rendezvous method, ICE
 // servers, bridge fingerprint) and learns the client's NAT type in the
-// background. Each call to Transport.Dial starts an independent session: a
-// fresh ClientID, a pool of up to Config.MaxPeers proxies collected through
-// the broker, and a KCP connection with an smux stream on top, carried over
-// whichever proxy is current (PROTOCOL.md §6). When a proxy fails, the
-// session moves to the next one and KCP retransmits whatever was lost, so
-// the stream returned by Dial sees no gap. Closing that stream ends the
-// session and releases its proxies.
+// background. Its Dials share one session while any of its streams is open:
+// one ClientID, a pool of up to Config.MaxPeers proxies collected through
+// the broker, all attached to the session at once, and a KCP connection
+// with one smux stream per Dial (PROTOCOL.md §6; doc/session.md). When a
+// proxy fails, sending moves to another within about a second and KCP
+// retransmits whatever was lost, so the streams see a pause, not a gap.
+// Closing a session's last stream ends it and releases its proxies.
+// TransportSet gives connections with the same settings the same
+// Transport, as the PT does for tor's SOCKS connections.
 //
 // Rendezvous methods (package rendezvous) and proxy connections (the
 // PeerSource interface, WebRTC by default via package webrtcpeer) can be

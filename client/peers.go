@@ -18,7 +18,7 @@ type PeerSource interface {
 }
 
 // doner is implemented by connections that signal their own death (such as
-// webrtcpeer.Conn), so idle ones can be dropped from the pool at once.
+// webrtcpeer.Conn), so dead ones leave the pool at once.
 type doner interface {
 	Done() <-chan struct{}
 }
@@ -33,29 +33,31 @@ const (
 	retryMax  = ReconnectTimeout
 )
 
-// pool keeps up to max proxies for one session: the one in use plus idle
-// ones ready to take over. A single collector goroutine connects new proxies
-// whenever fewer than max are alive.
+// pool keeps up to max proxies alive for one session. A single collector
+// goroutine connects new proxies whenever fewer than max are alive and
+// hands each to deliver (the session attaches it as a carrier, so spares
+// are in the session from the start, not waiting idle).
 type pool struct {
-	src   PeerSource
-	max   int
-	log   *slog.Logger
-	stats *trafficStats
+	src     PeerSource
+	max     int
+	log     *slog.Logger
+	stats   *trafficStats
+	deliver func(*peerConn)
 
-	mu      sync.Mutex
-	idle    []*peerConn // newest last
-	alive   int         // idle + in use
-	lastErr error
-	fatal   error // a configuration error: stop collecting
-	changed chan struct{}
-	wake    chan struct{}
+	mu        sync.Mutex
+	alive     int // delivered and not yet closed
+	delivered int // ever delivered
+	lastErr   error
+	fatal     error // a configuration error: stop collecting
+	changed   chan struct{}
+	wake      chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
 }
 
-func newPool(src PeerSource, max int, stats *trafficStats, log *slog.Logger) *pool {
+func newPool(src PeerSource, max int, stats *trafficStats, log *slog.Logger, deliver func(*peerConn)) *pool {
 	if max < 1 {
 		max = 1
 	}
@@ -65,6 +67,7 @@ func newPool(src PeerSource, max int, stats *trafficStats, log *slog.Logger) *po
 		max:     max,
 		log:     log,
 		stats:   stats,
+		deliver: deliver,
 		changed: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 		ctx:     ctx,
@@ -142,12 +145,12 @@ func (p *pool) fail(err error) {
 	p.notifyLocked()
 }
 
-// add puts a new proxy into the idle list.
+// add hands a new proxy to the session.
 func (p *pool) add(conn net.Conn) {
 	pc := &peerConn{Conn: conn, pool: p, stats: p.stats}
 	p.mu.Lock()
 	p.alive++
-	p.idle = append(p.idle, pc)
+	p.delivered++
 	p.notifyLocked()
 	p.mu.Unlock()
 	if d, ok := conn.(doner); ok {
@@ -159,6 +162,7 @@ func (p *pool) add(conn net.Conn) {
 			}
 		}()
 	}
+	p.deliver(pc)
 }
 
 // notifyLocked wakes everyone waiting in take.
@@ -167,30 +171,28 @@ func (p *pool) notifyLocked() {
 	p.changed = make(chan struct{})
 }
 
-// take returns the newest idle proxy (the one furthest from going stale),
-// waiting for one if needed.
-func (p *pool) take(ctx context.Context) (*peerConn, error) {
+// waitFirst returns once a proxy has been delivered, or with the fatal
+// error that stopped collection, or when ctx is done.
+func (p *pool) waitFirst(ctx context.Context) error {
 	for {
 		p.mu.Lock()
-		if n := len(p.idle); n > 0 {
-			pc := p.idle[n-1]
-			p.idle = p.idle[:n-1]
+		if p.delivered > 0 {
 			p.mu.Unlock()
-			return pc, nil
+			return nil
 		}
 		if p.fatal != nil {
 			err := p.fatal
 			p.mu.Unlock()
-			return nil, err
+			return err
 		}
 		changed := p.changed
 		p.mu.Unlock()
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-p.ctx.Done():
-			return nil, errPoolClosed
+			return errPoolClosed
 		}
 	}
 }
@@ -202,16 +204,10 @@ func (p *pool) err() error {
 	return p.lastErr
 }
 
-// gone removes a dead proxy and wakes the collector.
+// gone counts a dead proxy and wakes the collector.
 func (p *pool) gone(pc *peerConn) {
 	p.mu.Lock()
 	p.alive--
-	for i, c := range p.idle {
-		if c == pc {
-			p.idle = append(p.idle[:i], p.idle[i+1:]...)
-			break
-		}
-	}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -219,18 +215,11 @@ func (p *pool) gone(pc *peerConn) {
 	}
 }
 
-// close stops collecting and closes the idle proxies. Proxies in use are
-// closed by their user.
+// close stops collecting. Delivered proxies belong to the session, which
+// closes them.
 func (p *pool) close() {
 	p.cancel()
 	<-p.done
-	p.mu.Lock()
-	idle := p.idle
-	p.idle = nil
-	p.mu.Unlock()
-	for _, pc := range idle {
-		pc.Close()
-	}
 }
 
 // peerConn is a pooled proxy connection. Closing it, or any read or write

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -158,6 +159,115 @@ func TestDialEcho(t *testing.T) {
 	conn.Close()
 	if !peers.allClosed() {
 		t.Error("closing the conn left proxies open")
+	}
+}
+
+// TestDialSharesSession: parallel Dials on one Transport ride one session
+// (one ClientID, one proxy), each stream carrying its own bytes; a Dial
+// while the session is up opens without a new proxy; closing the last
+// stream ends the session.
+func TestDialSharesSession(t *testing.T) {
+	bridge := echoBridge(t)
+	peers := &fakePeers{bridge: bridge}
+	tr, err := NewTransport(Config{Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	const n = 10
+	conns := make([]net.Conn, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range conns {
+		wg.Go(func() {
+			c, err := tr.Dial(context.Background())
+			if err != nil {
+				errs <- err
+				return
+			}
+			conns[i] = c
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// Parallel subtests of a group: the group returns when all are done.
+	t.Run("streams", func(t *testing.T) {
+		for i, c := range conns {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				t.Parallel()
+				transfer(t, c, 256<<10+i, nil)
+			})
+		}
+	})
+	if got := len(bridge.Clients()); got != 1 {
+		t.Fatalf("bridge saw %d ClientIDs for %d Dials, want 1", got, n)
+	}
+	before := peers.connects.Load()
+	extra, err := tr.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	transfer(t, extra, 1000, nil)
+	if got := peers.connects.Load(); got != before {
+		t.Errorf("a Dial on a live session connected %d more proxies", got-before)
+	}
+	extra.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	if !peers.allClosed() {
+		t.Error("closing every stream left proxies open")
+	}
+	// The next Dial starts a new session.
+	c, err := tr.Dial(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	transfer(t, c, 1000, nil)
+	c.Close()
+	if got := len(bridge.Clients()); got != 2 {
+		t.Errorf("bridge saw %d ClientIDs after a second session, want 2", got)
+	}
+}
+
+// TestTransportSetKeys: connections with the same settings share a
+// Transport; any bridge-line difference gives another.
+func TestTransportSetKeys(t *testing.T) {
+	var set TransportSet
+	defer set.Close()
+	base := Config{BrokerURL: "https://broker.example/", NAT: StaticNAT("unknown")}
+	a, err := set.Get(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := set.Get(base.Clone())
+	if a != b {
+		t.Error("identical settings got two Transports")
+	}
+	for _, args := range []map[string][]string{
+		{"max": {"2"}},
+		{"url": {"https://other.example/"}},
+		{"fingerprint": {"8838024498816A039FCBBAB14E6F40A0843051FA"}},
+		{"ice": {"stun:stun.example:3478"}},
+		{"front": {"front.example"}},
+	} {
+		cfg, err := base.WithArgs(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := set.Get(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c == a {
+			t.Errorf("arguments %v shared the base Transport", args)
+		}
+	}
+	if _, err := set.Get(Config{}); !errors.Is(err, ErrBadConfig) {
+		t.Errorf("bad config: %v", err)
 	}
 }
 

@@ -7,11 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pion/webrtc/v4"
-	"github.com/xtaci/kcp-go/v5"
 	"github.com/xtaci/smux"
 
 	"github.com/snowfall-pt/snowfall/client/natbehavior"
@@ -20,15 +18,6 @@ import (
 	"github.com/snowfall-pt/snowfall/client/webrtcpeer"
 	"github.com/snowfall-pt/snowfall/common/nattype"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
-)
-
-// Session parameters (PROTOCOL.md §6.3, §6.4).
-const (
-	kcpWindow        = 65535
-	kcpMTU           = turbotunnel.MaxPacketSize
-	smuxVersion      = 2
-	smuxKeepAlive    = 10 * time.Minute
-	smuxStreamBuffer = 1 << 20
 )
 
 // ErrNoProxy means Dial could not reach any proxy in time.
@@ -43,6 +32,9 @@ type Transport struct {
 	nat     NATSource
 	servers []webrtc.ICEServer
 	cancel  context.CancelFunc
+
+	mu   sync.Mutex
+	sess *session // the shared session, nil between sessions
 }
 
 // NewTransport checks cfg and prepares a Transport. Unless cfg.NAT or
@@ -188,133 +180,184 @@ func (t *Transport) emit(e Event) {
 	}
 }
 
-// Dial starts a new session and returns its stream once the first proxy is
-// connected. It retries the rendezvous until ctx is done or
-// Config.ConnectTimeout passes; errors that retrying cannot fix (a bad
-// configuration, an unknown bridge) end it early; others back off and retry.
-// Closing the returned conn ends the session and releases its proxies.
+// Dial returns a new stream to the bridge. All Dials of a Transport share
+// one session (one ClientID, one stream each) while any of its streams is
+// open, so a Dial opens at once when a session is up. Otherwise Dial starts
+// a session and returns once the first proxy is connected, retrying the
+// rendezvous until ctx is done or Config.ConnectTimeout passes; errors that
+// retrying cannot fix (a bad configuration, an unknown bridge) end it
+// early; others back off and retry. Closing the last stream of a session
+// ends it and releases its proxies.
 func (t *Transport) Dial(ctx context.Context) (net.Conn, error) {
-	stats := &trafficStats{}
-	p := newPool(t.peers, t.cfg.MaxPeers, stats, t.log)
-	waitCtx, cancel := context.WithTimeout(ctx, t.cfg.ConnectTimeout)
-	first, err := p.take(waitCtx)
-	cancel()
-	if err != nil {
-		last := p.err()
-		p.close()
-		if ctx.Err() != nil {
+	for attempt := 0; ; attempt++ {
+		s := t.acquire()
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			t.release(s)
 			return nil, ctx.Err()
 		}
-		if last != nil {
-			return nil, fmt.Errorf("%w: %w", ErrNoProxy, last)
+		if s.err != nil {
+			t.release(s)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, s.err
 		}
-		return nil, fmt.Errorf("%w within %v", ErrNoProxy, t.cfg.ConnectTimeout)
-	}
-	conn, err := t.newSession(p, first, stats)
-	if err != nil {
-		first.Close()
-		p.close()
-		return nil, err
-	}
-	return conn, nil
-}
-
-// newSession builds KCP and smux over a RedialPacketConn that draws carriers
-// from p, starting with first.
-func (t *Transport) newSession(p *pool, first *peerConn, stats *trafficStats) (*Conn, error) {
-	id := turbotunnel.NewClientID()
-	var pending atomic.Pointer[peerConn]
-	pending.Store(first)
-	var used atomic.Int32
-	// dial hands RedialPacketConn the next live proxy. A proxy that dies
-	// before its prologue is written is skipped: an error here would end
-	// the session.
-	dial := func(ctx context.Context) (net.Conn, error) {
-		for {
-			pc := pending.Swap(nil)
-			if pc == nil {
-				var err error
-				if pc, err = p.take(ctx); err != nil {
-					return nil, err
-				}
-			}
-			if used.Add(1) > 1 {
-				t.log.Info("switching to another proxy")
-				t.emit(Event{Kind: EventProxySwitched})
-			}
-			// The prologue goes in two writes, hence two messages, as the
-			// reference client sends it.
-			if _, err := pc.Write(turbotunnel.Token[:]); err != nil {
-				pc.Close()
+		stream, err := s.tt.Mux.OpenStream()
+		if err != nil {
+			t.release(s)
+			// A session that died just now: start another, once.
+			if attempt == 0 && s.tt.Mux.IsClosed() {
 				continue
 			}
-			if _, err := pc.Write(id[:]); err != nil {
-				pc.Close()
-				continue
-			}
-			return pc, nil
+			return nil, fmt.Errorf("opening smux stream: %w", err)
 		}
+		return &Conn{Stream: stream, t: t, s: s}, nil
 	}
-	pconn := turbotunnel.NewRedialPacketConn(id, bridgeAddr{}, dial)
-	kconn, err := kcp.NewConn2(bridgeAddr{}, nil, 0, 0, pconn)
-	if err != nil {
-		pconn.Close()
-		return nil, fmt.Errorf("starting KCP: %w", err)
-	}
-	kconn.SetStreamMode(true)
-	kconn.SetWindowSize(kcpWindow, kcpWindow)
-	kconn.SetNoDelay(0, 0, 0, 1)
-	kconn.SetMtu(kcpMTU)
-
-	scfg := smux.DefaultConfig()
-	scfg.Version = smuxVersion
-	scfg.KeepAliveTimeout = smuxKeepAlive
-	scfg.MaxStreamBuffer = smuxStreamBuffer
-	if err := smux.VerifyConfig(scfg); err != nil {
-		kconn.Close()
-		pconn.Close()
-		return nil, err
-	}
-	sess, err := smux.Client(kconn, scfg)
-	if err != nil {
-		kconn.Close()
-		pconn.Close()
-		return nil, fmt.Errorf("starting smux: %w", err)
-	}
-	stream, err := sess.OpenStream()
-	if err != nil {
-		sess.Close()
-		kconn.Close()
-		pconn.Close()
-		return nil, fmt.Errorf("opening smux stream: %w", err)
-	}
-	stop := stats.start(t.log, id.String())
-	t.log.Info("session started", "client_id", id.String())
-	return &Conn{Stream: stream, sess: sess, kcp: kconn, pconn: pconn, pool: p, stop: stop}, nil
 }
 
-// Conn is a session's stream. It is a net.Conn; Close ends the whole
-// session.
+// acquire returns the Transport's session, starting one if there is none
+// or it has died, and counts a reference to it.
+func (t *Transport) acquire() *session {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sess == nil || t.sess.dead() {
+		t.sess = t.startSession()
+	}
+	t.sess.refs++
+	return t.sess
+}
+
+// release drops a reference; the last one ends the session.
+func (t *Transport) release(s *session) {
+	t.mu.Lock()
+	s.refs--
+	last := s.refs == 0
+	if last && t.sess == s {
+		t.sess = nil
+	}
+	t.mu.Unlock()
+	if last {
+		s.close()
+	}
+}
+
+// session is one KCP/smux session to the bridge over the carriers of a
+// proxy pool.
+type session struct {
+	id    turbotunnel.ClientID
+	pool  *pool
+	pconn *turbotunnel.CarrierConn
+	stats *trafficStats
+	log   *slog.Logger
+
+	ready chan struct{} // closed when tt is up or err is set
+	tt    *turbotunnel.Session
+	err   error
+	refs  int // under Transport.mu: open streams and waiting Dials
+
+	ctx       context.Context // cancelled by close
+	cancel    context.CancelFunc
+	once      sync.Once
+	stopStats func() // set once tt is up: logs the final counters
+}
+
+// startSession creates a session and starts collecting its proxies.
+// t.mu is held.
+func (t *Transport) startSession() *session {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &session{
+		id:     turbotunnel.NewClientID(),
+		stats:  &trafficStats{},
+		log:    t.log,
+		ready:  make(chan struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	s.pconn = turbotunnel.NewCarrierConn(s.id, bridgeAddr{}, turbotunnel.CarrierOptions{
+		OnSwitch: func(reason string) {
+			t.log.Info("switching to another proxy", "reason", reason)
+			t.emit(Event{Kind: EventProxySwitched})
+		},
+	})
+	s.pool = newPool(t.peers, t.cfg.MaxPeers, s.stats, t.log, func(pc *peerConn) {
+		if err := s.pconn.Add(pc); err != nil {
+			t.log.Debug("proxy lost before the prologue", "err", err)
+			return
+		}
+		t.log.Info("proxy attached", "carriers", s.pconn.Carriers())
+	})
+	go s.start(t.cfg.ConnectTimeout)
+	return s
+}
+
+// start waits for the first proxy and brings up KCP and smux.
+func (s *session) start(timeout time.Duration) {
+	defer close(s.ready)
+	ctx, cancel := context.WithTimeout(s.ctx, timeout)
+	err := s.pool.waitFirst(ctx)
+	cancel()
+	if err != nil {
+		if last := s.pool.err(); last != nil {
+			s.err = fmt.Errorf("%w: %w", ErrNoProxy, last)
+		} else {
+			s.err = fmt.Errorf("%w within %v", ErrNoProxy, timeout)
+		}
+		return
+	}
+	tt, err := turbotunnel.NewClientSession(s.pconn, bridgeAddr{}, turbotunnel.ClientConfig())
+	if err != nil {
+		s.err = err
+		return
+	}
+	s.tt = tt
+	s.stopStats = s.stats.start(s.log, s.id.String())
+	s.log.Info("session started", "client_id", s.id.String())
+}
+
+// dead reports a session that failed to start or whose smux session ended.
+func (s *session) dead() bool {
+	select {
+	case <-s.ready:
+		return s.err != nil || s.tt.Mux.IsClosed()
+	default:
+		return false
+	}
+}
+
+// close ends the session: collection, KCP and smux, and every proxy.
+func (s *session) close() {
+	s.once.Do(func() {
+		s.cancel()
+		<-s.ready
+		s.pool.close()
+		if s.tt != nil {
+			s.tt.Close()
+		}
+		s.pconn.Close()
+		if s.stopStats != nil {
+			s.stopStats() // last, so the final counts include everything
+		}
+	})
+}
+
+// Conn is one stream of a session. It is a net.Conn; closing the last
+// stream of a session ends the session.
 type Conn struct {
 	*smux.Stream
-	sess  *smux.Session
-	kcp   *kcp.UDPSession
-	pconn net.PacketConn
-	pool  *pool
-	stop  func() // logs the final counters; called last
-	once  sync.Once
+	t    *Transport
+	s    *session
+	once sync.Once
 }
 
-// Close closes the stream, the session and every proxy it holds.
+// Close closes the stream, and the session with its proxies if this was its
+// last stream.
 func (c *Conn) Close() error {
 	var err error
 	c.once.Do(func() {
 		err = c.Stream.Close()
-		c.sess.Close()
-		c.kcp.Close()
-		c.pconn.Close()
-		c.pool.close()
-		c.stop()
+		c.t.release(c.s)
 	})
 	return err
 }
@@ -361,4 +404,61 @@ func (s *webrtcSource) Connect(ctx context.Context) (net.Conn, error) {
 	s.log.Info("connected to a proxy")
 	s.emit(Event{Kind: EventConnected})
 	return conn, nil
+}
+
+// TransportSet shares Transports, hence sessions, among connections with
+// the same settings: a PT client gives every SOCKS connection whose bridge
+// line says the same thing one Transport, so they all ride one session.
+// Connections whose arguments differ get Transports of their own, built
+// from their own copy of the configuration. Safe for concurrent use.
+type TransportSet struct {
+	mu sync.Mutex
+	m  map[string]*Transport
+}
+
+// Get returns the Transport for cfg, creating it with NewTransport the
+// first time these settings are seen.
+func (s *TransportSet) Get(cfg Config) (*Transport, error) {
+	key := cfg.sessionKey()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.m[key]; t != nil {
+		return t, nil
+	}
+	t, err := NewTransport(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if s.m == nil {
+		s.m = make(map[string]*Transport)
+	}
+	s.m[key] = t
+	return t, nil
+}
+
+// Close closes every Transport of the set.
+func (s *TransportSet) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, t := range s.m {
+		t.Close()
+		delete(s.m, k)
+	}
+}
+
+// sessionKey identifies the settings a session depends on: everything a
+// bridge line can change. Hooks (Logger, OnEvent, Peers, ...) are the
+// embedder's and the same for every connection, so pointers stand for them.
+func (c Config) sessionKey() string {
+	proxy := ""
+	if c.ProxyURL != nil {
+		proxy = c.ProxyURL.String()
+	}
+	return fmt.Sprintf("%q", []any{
+		c.BrokerURL, c.Fronts, c.AMPCacheURL, c.ICEServers, c.MaxPeers,
+		c.BridgeFingerprint, c.UTLSImitate, c.UTLSRemoveSNI, c.KeepLocalAddresses,
+		proxy, c.ConnectTimeout, c.RendezvousTimeout, c.DataChannelTimeout, c.StaleTimeout,
+		fmt.Sprintf("%p %p %p %p", c.Rendezvous, c.Peers, c.NAT, c.RootCAs),
+		c.IncludeLoopbackCandidates,
+	})
 }

@@ -96,6 +96,7 @@ func Run(ctx context.Context, o *Options) error {
 	case <-done:
 	case <-time.After(5 * time.Second):
 	}
+	s.transports.Close()
 	return nil
 }
 
@@ -135,10 +136,11 @@ func openLog(o *Options) (io.Writer, func(), error) {
 
 // server handles SOCKS connections from tor.
 type server struct {
-	base   client.Config
-	log    *slog.Logger
-	unsafe bool
-	wg     sync.WaitGroup
+	base       client.Config
+	log        *slog.Logger
+	unsafe     bool
+	wg         sync.WaitGroup
+	transports client.TransportSet
 }
 
 func (s *server) acceptLoop(ctx context.Context, ln *pt.SocksListener) {
@@ -171,8 +173,8 @@ func (s *server) scrub(msg string) string {
 	return safelog.Scrub(msg)
 }
 
-// handle serves one SOCKS connection: its own configuration, transport and
-// session.
+// handle serves one SOCKS connection: its own configuration, and the
+// session of every connection with the same configuration.
 func (s *server) handle(ctx context.Context, conn *pt.SocksConn) {
 	defer conn.Close()
 	cfg, err := s.base.WithArgs(conn.Req.Args)
@@ -186,7 +188,9 @@ func (s *server) handle(ctx context.Context, conn *pt.SocksConn) {
 	cfg.OnEvent = func(e client.Event) {
 		pt.Log(pt.LogSeverityNotice, s.scrub(e.String()))
 	}
-	t, err := client.NewTransport(cfg)
+	// Connections with the same bridge line share one Transport, hence
+	// one session; different arguments get a Transport of their own.
+	t, err := s.transports.Get(cfg)
 	if err != nil {
 		msg := s.scrub("snowflake: configuration error: " + err.Error())
 		s.log.Warn(msg)
@@ -194,7 +198,6 @@ func (s *server) handle(ctx context.Context, conn *pt.SocksConn) {
 		conn.Reject()
 		return
 	}
-	defer t.Close()
 
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()

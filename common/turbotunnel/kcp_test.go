@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtaci/kcp-go/v5"
-	"github.com/xtaci/smux"
-
 	"github.com/snowfall-pt/snowfall/common/encapsulation"
 )
 
@@ -67,21 +64,6 @@ func (b *testBridge) serve(conn net.Conn) {
 	})
 }
 
-func configureKCP(conn *kcp.UDPSession) {
-	// The settings of PROTOCOL.md §6.3.
-	conn.SetStreamMode(true)
-	conn.SetWindowSize(65535, 65535)
-	conn.SetNoDelay(0, 0, 0, 1)
-}
-
-func smuxConfig() *smux.Config {
-	cfg := smux.DefaultConfig()
-	cfg.Version = 2
-	cfg.KeepAliveTimeout = 10 * time.Minute
-	cfg.MaxStreamBuffer = 1048576
-	return cfg
-}
-
 // TestKCPOverRedialingCarriers runs a KCP+smux session from a
 // RedialPacketConn to a QueuePacketConn over net.Pipe carriers, kills the
 // carrier three times mid-transfer, and checks that 5 MB arrive intact.
@@ -93,7 +75,7 @@ func TestKCPOverRedialingCarriers(t *testing.T) {
 	defer server.Close()
 	bridge := &testBridge{pconn: server}
 	defer bridge.wg.Wait()
-	ln, err := kcp.ServeConn(nil, 0, 0, server)
+	ln, err := Listen(server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,8 +88,7 @@ func TestKCPOverRedialingCarriers(t *testing.T) {
 	dial := func(ctx context.Context) (net.Conn, error) {
 		near, far := net.Pipe()
 		bridge.serve(far)
-		prologue := append(Token[:], id[:]...)
-		if _, err := near.Write(prologue); err != nil {
+		if err := WritePrologue(near, id); err != nil {
 			return nil, err
 		}
 		mu.Lock()
@@ -142,8 +123,7 @@ func TestKCPOverRedialingCarriers(t *testing.T) {
 			return
 		}
 		defer conn.Close()
-		configureKCP(conn)
-		sess, err := smux.Server(conn, smuxConfig())
+		sess, err := NewServerSession(conn, BridgeConfig())
 		if err != nil {
 			res.err = err
 			return
@@ -178,18 +158,12 @@ func TestKCPOverRedialingCarriers(t *testing.T) {
 		copy(res.sum[:], h.Sum(nil))
 	}()
 
-	conn, err := kcp.NewConn2(stubAddr("bridge"), nil, 0, 0, client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	configureKCP(conn)
-	sess, err := smux.Client(conn, smuxConfig())
+	sess, err := NewClientSession(client, stubAddr("bridge"), ClientConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sess.Close()
-	stream, err := sess.OpenStream()
+	stream, err := sess.Mux.OpenStream()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ type DialFunc func(ctx context.Context) (net.Conn, error)
 // returns neither a carrier nor an error.
 var ErrNilCarrier = errors.New("turbotunnel: dial returned no carrier")
 
-// RedialPacketConn is the client side's net.PacketConn. It sends every packet
+// RedialPacketConn is a one-carrier-at-a-time client packet conn. It sends every packet
 // written to it, encapsulated, over the current carrier; when the carrier
 // fails it dials the next one and carries on, so that KCP above sees only
 // packet loss. Reads return packets decapsulated from whichever carrier is
@@ -33,6 +33,10 @@ var ErrNilCarrier = errors.New("turbotunnel: dial returned no carrier")
 // Packets wait in a send queue while there is no carrier; the one being
 // written when a carrier fails may be lost. Both queues hold QueueSize
 // packets and drop what does not fit.
+//
+// Deprecated: the client uses CarrierConn, which keeps every proxy
+// attached and fails over within a second. RedialPacketConn remains for
+// the bridge's tests until they move to CarrierConn.
 type RedialPacketConn struct {
 	localAddr, remoteAddr net.Addr
 	dial                  DialFunc

@@ -6,6 +6,7 @@ package fakebridge
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +16,7 @@ import (
 	"time"
 
 	"github.com/xtaci/kcp-go/v5"
-	"github.com/xtaci/smux"
 
-	"github.com/snowfall-pt/snowfall/common/encapsulation"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 )
 
@@ -33,31 +32,31 @@ type Bridge struct {
 	mu       sync.Mutex
 	sessions []io.Closer
 	clients  map[turbotunnel.ClientID]int
-	done     chan struct{}
+	ctx      context.Context // done when the bridge is closed
+	cancel   context.CancelFunc
 }
 
 // Start runs a bridge that passes each smux stream to handler (which must
 // close it).
 func Start(handler func(net.Conn)) (*Bridge, error) {
 	qpc := turbotunnel.NewQueuePacketConn(addr("bridge"), time.Minute)
-	ln, err := kcp.ServeConn(nil, 0, 0, qpc)
+	ln, err := turbotunnel.Listen(qpc)
 	if err != nil {
 		qpc.Close()
 		return nil, err
 	}
-	b := &Bridge{qpc: qpc, ln: ln, handler: handler, clients: map[turbotunnel.ClientID]int{}, done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Bridge{qpc: qpc, ln: ln, handler: handler, clients: map[turbotunnel.ClientID]int{}, ctx: ctx, cancel: cancel}
 	go b.acceptSessions()
 	return b, nil
 }
 
 // Close stops the bridge.
 func (b *Bridge) Close() {
-	select {
-	case <-b.done:
+	if b.ctx.Err() != nil {
 		return
-	default:
 	}
-	close(b.done)
+	b.cancel()
 	b.ln.Close()
 	b.qpc.Close()
 	b.mu.Lock()
@@ -84,20 +83,12 @@ func (b *Bridge) acceptSessions() {
 		if err != nil {
 			return
 		}
-		conn.SetStreamMode(true)
-		conn.SetWindowSize(65535, 65535)
-		conn.SetNoDelay(0, 0, 0, 1)
-		cfg := smux.DefaultConfig()
-		cfg.Version = 2
-		cfg.KeepAliveTimeout = 4 * time.Minute
-		cfg.MaxStreamBuffer = 1 << 20
-		sess, err := smux.Server(conn, cfg)
+		sess, err := turbotunnel.NewServerSession(conn, turbotunnel.BridgeConfig())
 		if err != nil {
-			conn.Close()
 			continue
 		}
 		b.mu.Lock()
-		b.sessions = append(b.sessions, sess, conn)
+		b.sessions = append(b.sessions, sess)
 		b.mu.Unlock()
 		go func() {
 			for {
@@ -112,70 +103,31 @@ func (b *Bridge) acceptSessions() {
 }
 
 // ErrBadToken is a carrier that did not start with the turbotunnel token.
-var ErrBadToken = errors.New("fakebridge: bad turbotunnel token")
+var ErrBadToken = turbotunnel.ErrBadToken
 
 // ServeCarrier runs one carrier stream until it fails; it closes conn.
 // An EOF before the token (an idle proxy) returns nil.
 func (b *Bridge) ServeCarrier(conn net.Conn) error {
 	defer conn.Close()
 	br := bufio.NewReader(conn)
-	var hdr [16]byte
-	if _, err := io.ReadFull(br, hdr[:8]); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		return err
+	id, err := turbotunnel.ReadPrologue(br)
+	if errors.Is(err, turbotunnel.ErrNoPrologue) {
+		return nil
 	}
-	if [8]byte(hdr[:8]) != turbotunnel.Token {
-		return ErrBadToken
+	if err != nil {
+		return fmt.Errorf("fakebridge: %w", err)
 	}
-	if _, err := io.ReadFull(br, hdr[8:]); err != nil {
-		return fmt.Errorf("fakebridge: reading ClientID: %w", err)
-	}
-	id := turbotunnel.ClientID(hdr[8:])
 	b.Carriers.Add(1)
 	b.mu.Lock()
 	b.clients[id]++
 	b.mu.Unlock()
-
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		out := b.qpc.OutgoingQueue(id)
-		for {
-			select {
-			case <-stop:
-				return
-			case <-b.done:
-				conn.Close()
-				return
-			case p, ok := <-out:
-				if !ok {
-					return
-				}
-				_, err := encapsulation.WriteData(conn, p)
-				b.qpc.Restore(p)
-				if err != nil {
-					conn.Close()
-					return
-				}
-			}
-		}
-	}()
-	buf := make([]byte, 2048)
-	for {
-		n, err := encapsulation.ReadData(br, buf)
-		if errors.Is(err, io.ErrShortBuffer) {
-			continue
-		}
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		b.qpc.QueueIncoming(buf[:n], id)
+	stop := context.AfterFunc(b.ctx, func() { conn.Close() })
+	defer stop()
+	err = turbotunnel.ServeCarrier(conn, br, b.qpc, id, 0)
+	if errors.Is(err, net.ErrClosed) {
+		return nil
 	}
+	return err
 }
 
 type addr string
