@@ -35,8 +35,9 @@ func attachedProxies(t *testing.T, logPath string) int {
 }
 
 // TestSnowfallClientFailover downloads 1 GB through snowfall-client with
-// four Debian proxies polling, and kills the proxy process carrying the
-// session three times (SIGKILL, so it says goodbye to no one). Each kill
+// six Debian proxies polling (so that two kills still leave the broker a
+// choice of proxies besides the one carrying the session), and kills the
+// proxy process carrying the session three times (SIGKILL, so it says goodbye to no one). Each kill
 // waits (up to 20 s) until the session holds a spare (max=2) through
 // another proxy. After such a kill the session must move to the spare
 // with at most failoverBound without data; the download must complete
@@ -44,7 +45,7 @@ func attachedProxies(t *testing.T, logPath string) int {
 func TestSnowfallClientFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	c := startChain(ctx, t, Config{Client: Snowfall, Proxy: Debian, Proxies: 4})
+	c := startChain(ctx, t, Config{Client: Snowfall, Proxy: Debian, Proxies: 6})
 
 	// Keep a spare proxy (max=2), as a user would to shorten stalls.
 	args := append(c.BridgeArgs(), testbed.Arg{Key: "max", Value: "2"})
@@ -75,9 +76,9 @@ func TestSnowfallClientFailover(t *testing.T) {
 	go func() {
 		defer close(killerDone)
 		for i := 1; i <= 3; i++ {
-			// Kill at 10 %, 35 % and 60 % of the download, or later
+			// Kill at 10 %, 30 % and 50 % of the download, or later
 			// if the spare is not there yet: i+1 proxies attached.
-			mark := int64(failoverSize) * int64(10+25*(i-1)) / 100
+			mark := int64(failoverSize) * int64(10+20*(i-1)) / 100
 			for conn.Total() < mark || attachedProxies(t, c.ClientLog) < i+1 {
 				select {
 				case <-stopKiller:
@@ -96,7 +97,7 @@ func TestSnowfallClientFailover(t *testing.T) {
 				}
 			}
 			if p == nil {
-				t.Errorf("kill %d: no proxy is carrying traffic", i)
+				t.Errorf("kill %d: no proxy is carrying traffic (%d MB of %d received)", i, conn.Total()/1_000_000, failoverSize/1_000_000)
 				return
 			}
 			at := time.Now()
