@@ -26,7 +26,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 	"github.com/snowfall-pt/snowfall/common/websocketconn"
 )
