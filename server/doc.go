@@ -8,8 +8,9 @@
 // proxy, so that a client's KCP/smux session survives a change of proxy.
 // Every smux stream a client opens is handed out by Server.Accept as a Conn;
 // a Forwarder (run by server/torpt) connects each to Tor with ORDialer and
-// Pipe. Package server/carrier parses what a WebSocket brings and queues it
-// fairly into the KCP engines.
+// Pipe. The session layer (prologue, carrier pumps, KCP and smux
+// parameters, the fair intake into the KCP engines) is common/turbotunnel
+// and its carrier sub-package; this package applies its limits to it.
 //
 // Bad input (a wrong token, a truncated prologue, an oversized or malformed
 // chunk, a peer that stops reading) closes only the connection it came on.

@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtaci/kcp-go/v5"
 	"github.com/xtaci/smux"
 
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
@@ -174,14 +173,17 @@ type bridgeAddr struct{}
 func (bridgeAddr) Network() string { return "bridge" }
 func (bridgeAddr) String() string  { return "bridge" }
 
-// testClient is a turbotunnel client as PROTOCOL.md §6.5 describes one: KCP
-// and smux over a packet conn that redials a WebSocket when its carrier
-// fails.
+// testClient is a turbotunnel client as PROTOCOL.md §6.5 describes one: a
+// client session over a CarrierConn, with a WebSocket as carrier; when the
+// test drops it, the client dials another, as it moves to a new proxy.
 type testClient struct {
 	id   turbotunnel.ClientID
 	sess *smux.Session
+	dial func() (net.Conn, error)
+	t    *testing.T
 
 	mu      sync.Mutex
+	pconn   *turbotunnel.CarrierConn
 	current net.Conn
 	dials   int
 }
@@ -192,54 +194,52 @@ func newTestClient(t *testing.T, url string) *testClient {
 
 func newTestClientHTTP(t *testing.T, url string, httpClient *http.Client) *testClient {
 	t.Helper()
-	tc := &testClient{id: turbotunnel.NewClientID()}
-	dial := func(ctx context.Context) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	tc := &testClient{id: turbotunnel.NewClientID(), t: t}
+	tc.dial = func() (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		c, err := websocketconn.Dial(ctx, url, httpClient)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := c.Write(prologue(tc.id)); err != nil {
-			c.Close()
-			return nil, err
-		}
-		tc.mu.Lock()
-		tc.current = c
-		tc.dials++
-		tc.mu.Unlock()
-		return c, nil
+		return websocketconn.Dial(ctx, url, httpClient)
 	}
-	pconn := turbotunnel.NewRedialPacketConn(tc.id, bridgeAddr{}, dial)
-	conn, err := kcp.NewConn2(bridgeAddr{}, nil, 0, 0, pconn)
-	if err != nil {
+	tc.pconn = turbotunnel.NewCarrierConn(tc.id, bridgeAddr{}, turbotunnel.CarrierOptions{})
+	if err := tc.addCarrier(); err != nil {
+		tc.pconn.Close()
 		t.Fatal(err)
 	}
-	conn.SetStreamMode(true)
-	conn.SetWindowSize(65535, 65535)
-	conn.SetNoDelay(0, 0, 0, 1)
-	cfg := smux.DefaultConfig()
-	cfg.Version = 2
-	cfg.KeepAliveTimeout = 10 * time.Minute
-	cfg.MaxStreamBuffer = smuxMaxStreamBuffer
-	sess, err := smux.Client(conn, cfg)
+	sess, err := turbotunnel.NewClientSession(tc.pconn, bridgeAddr{}, turbotunnel.ClientConfig())
 	if err != nil {
+		tc.pconn.Close()
 		t.Fatal(err)
 	}
-	tc.sess = sess
+	tc.sess = sess.Mux
 	t.Cleanup(func() {
 		sess.Close()
-		conn.Close()
-		pconn.Close()
+		tc.pconn.Close()
 	})
 	return tc
 }
 
+// addCarrier dials a WebSocket and attaches it to the session.
+func (tc *testClient) addCarrier() error {
+	c, err := tc.dial()
+	if err != nil {
+		return err
+	}
+	tc.mu.Lock()
+	tc.current = c
+	tc.dials++
+	tc.mu.Unlock()
+	return tc.pconn.Add(c)
+}
+
+// dropCarrier closes the carrier in use, as when its proxy goes away, and
+// attaches a new one.
 func (tc *testClient) dropCarrier() {
 	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	if tc.current != nil {
-		tc.current.Close()
+	old := tc.current
+	tc.mu.Unlock()
+	old.Close()
+	if err := tc.addCarrier(); err != nil {
+		tc.t.Errorf("dialling a new carrier: %v", err)
 	}
 }
 
@@ -389,8 +389,8 @@ func TestBadInputIsolated(t *testing.T) {
 		clientCloses bool   // the client goes away after sending input
 		log          string // expected in an Info line; "" for a silent close
 	}{
-		{"wrong token", append(badToken, make([]byte, 8)...), false, "wrong turbotunnel token"},
-		{"not a token", []byte("GET / HTTP/1.1\r\n\r\n"), false, "wrong turbotunnel token"},
+		{"wrong token", append(badToken, make([]byte, 8)...), false, "turbotunnel: wrong token"},
+		{"not a token", []byte("GET / HTTP/1.1\r\n\r\n"), false, "turbotunnel: wrong token"},
 		{"truncated prologue", turbotunnel.Token[:5], true, "truncated prologue"},
 		{"truncated client ID", append(turbotunnel.Token[:], 1, 2, 3), true, "truncated prologue"},
 		{"oversized chunk", oversized, false, "chunk longer than"},

@@ -19,13 +19,12 @@ import (
 
 	"github.com/snowfall-pt/snowfall/common/encapsulation"
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
-	"github.com/snowfall-pt/snowfall/server/carrier"
 )
 
 // smuxFrame encodes an smux v2 frame header and body (PROTOCOL.md §6.4).
 func smuxFrame(cmd byte, sid uint32, body []byte) []byte {
 	b := make([]byte, 8, 8+len(body))
-	b[0], b[1] = smuxVersion, cmd
+	b[0], b[1] = 2, cmd
 	binary.LittleEndian.PutUint16(b[2:], uint16(len(body)))
 	binary.LittleEndian.PutUint32(b[4:], sid)
 	return append(b, body...)
@@ -89,8 +88,8 @@ func FuzzKCPIntake(f *testing.F) {
 		err := s.serveWebSocket(bridge, slot, netip.Addr{})
 		bridge.Close()
 		switch {
-		case err == nil, errors.Is(err, carrier.ErrOversizedChunk), errors.Is(err, carrier.ErrMalformedChunk),
-			errors.Is(err, carrier.ErrTruncatedChunk), errors.Is(err, errSessionLimit),
+		case err == nil, errors.Is(err, turbotunnel.ErrOversizedChunk), errors.Is(err, turbotunnel.ErrMalformedChunk),
+			errors.Is(err, turbotunnel.ErrTruncatedChunk), errors.Is(err, errSessionLimit),
 			errors.Is(err, io.ErrClosedPipe), errors.Is(err, net.ErrClosed):
 		default:
 			t.Fatalf("serveWebSocket: unexpected error %v", err)

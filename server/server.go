@@ -195,6 +195,9 @@ func (c *Config) setDefaults() error {
 	if c.KCPWindow > 65535 {
 		return fmt.Errorf("server: KCPWindow %d above 65535", c.KCPWindow)
 	}
+	if err := c.sessionConfig().Validate(); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	return nil
 }
 
@@ -216,6 +219,7 @@ type Server struct {
 	cfg    Config
 	logger *slog.Logger
 
+	session   turbotunnel.Config
 	instances []*kcpInstance
 	clientIDs *clientIDMap
 	conns     chan *Conn
@@ -225,7 +229,7 @@ type Server struct {
 	wg     sync.WaitGroup // background goroutines
 
 	sessMu       sync.Mutex
-	smuxSessions map[*smux.Session]struct{}
+	smuxSessions map[*turbotunnel.Session]struct{}
 
 	slots    *carrierSlots
 	sessions *sessionTable
@@ -254,7 +258,8 @@ func NewServer(cfg Config, logger *slog.Logger) (*Server, error) {
 		conns:        make(chan *Conn, acceptBacklog),
 		ctx:          ctx,
 		cancel:       cancel,
-		smuxSessions: make(map[*smux.Session]struct{}),
+		smuxSessions: make(map[*turbotunnel.Session]struct{}),
+		session:      cfg.sessionConfig(),
 		slots:        newCarrierSlots(cfg.MaxWebSockets, cfg.MaxWebSocketsPerSource, cfg.EvictIdle),
 		sessions:     newSessionTable(cfg.MaxSessions, cfg.MaxSessionsPerSource),
 		limits:       newLimitLogger(logger),

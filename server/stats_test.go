@@ -44,8 +44,15 @@ func TestInstanceIndex(t *testing.T) {
 	}
 }
 
-func TestSmuxConfig(t *testing.T) {
-	c, err := smuxConfig()
+// The bridge's session layer is turbotunnel's bridge configuration with
+// the bridge's bounds applied, and the reference's smux parameters.
+func TestSessionConfig(t *testing.T) {
+	cfg := Config{KCPWindow: 300, MaxStreamsPerSession: 7}
+	sc := cfg.sessionConfig()
+	if sc.SendWindow != 300 || sc.RecvWindow != 300 || sc.MaxStreams != 7 {
+		t.Errorf("session config = %+v, want windows 300/300 and 7 streams", sc)
+	}
+	c, err := sc.SmuxConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,5 +62,11 @@ func TestSmuxConfig(t *testing.T) {
 	d := smux.DefaultConfig()
 	if c.KeepAliveInterval != d.KeepAliveInterval || c.MaxFrameSize != d.MaxFrameSize || c.MaxReceiveBuffer != d.MaxReceiveBuffer {
 		t.Errorf("smux config = %+v; keep-alive interval, frame size and receive buffer should stay at defaults", c)
+	}
+	if c.AcceptBacklog != 32 || c.ShaperQueueSize != 128 {
+		t.Errorf("smux config = %+v; want an accept backlog of 32 and a shaper queue of 128", c)
+	}
+	if err := (&Config{KCPWindow: 70000}).setDefaults(); err == nil {
+		t.Error("a KCP window above 65535 was accepted")
 	}
 }

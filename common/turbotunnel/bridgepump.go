@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/snowfall-pt/snowfall/common/encapsulation"
@@ -20,19 +21,22 @@ var (
 	ErrTruncatedChunk = errors.New("turbotunnel: stream ended inside a chunk")
 )
 
-// PumpUp is the bridge's upstream carrier pump: it decapsulates packets
-// from r (the carrier after its prologue; buffer it, bufio.Reader) into
-// pconn as packets from id. It returns nil at a clean end of stream and an
-// error wrapping one of the chunk errors above when the client breaks the
-// framing. Padding is skipped.
-func PumpUp(r io.Reader, pconn *QueuePacketConn, id ClientID) error {
+// PumpUp is the bridge's upstream carrier pump: it decapsulates the data
+// chunks read from r (the carrier after its prologue; buffer it,
+// bufio.Reader) and hands each to queue, which must copy it before
+// returning. Padding is skipped. It returns nil at a clean end of stream
+// and one of the chunk errors above when the client breaks the framing.
+//
+// queue is a function because the packets go to different places: a
+// QueuePacketConn (QueueTo), or the bridge's fair intake
+// (common/turbotunnel/carrier).
+func PumpUp(r io.Reader, queue func(p []byte)) error {
 	buf := make([]byte, MaxPacketSize)
-	var addr net.Addr = id // converted once: an interface conversion allocates
 	for {
 		n, err := encapsulation.ReadData(r, buf)
 		switch {
 		case err == nil:
-			pconn.QueueIncoming(buf[:n], addr)
+			queue(buf[:n])
 		case err == io.EOF:
 			return nil
 		case errors.Is(err, io.ErrShortBuffer):
@@ -47,38 +51,59 @@ func PumpUp(r io.Reader, pconn *QueuePacketConn, id ClientID) error {
 	}
 }
 
+// QueueTo returns a queue function for PumpUp that queues packets into
+// pconn as coming from id.
+func QueueTo(pconn *QueuePacketConn, id ClientID) func(p []byte) {
+	var addr net.Addr = id // converted once: an interface conversion allocates
+	return func(p []byte) { pconn.QueueIncoming(p, addr) }
+}
+
 // PumpDown is the bridge's downstream carrier pump: it writes the packets
 // KCP queued for id to conn, those already waiting batched into one write
 // (up to MaxBatchSize), until done closes or a write fails. Each write has
 // writeTimeout (if positive) as deadline, so a peer that stops reading
 // holds one queue and one batch buffer for a bounded time. Every carrier of
-// a ClientID drains the same queue, so downstream packets go out on
-// whichever of its carriers is ready first.
+// a ClientID drains the same queue, so downstream packets (the client's
+// heartbeats' answers included) go out on whichever of its carriers is
+// ready first.
 func PumpDown(done <-chan struct{}, conn net.Conn, pconn *QueuePacketConn, id ClientID, writeTimeout time.Duration) error {
 	q := pconn.OutgoingQueue(id)
-	buf := make([]byte, 0, MaxBatchSize)
 	for {
 		select {
 		case <-done:
 			return nil
 		case p := <-q:
-			buf = pconn.AppendBatch(buf[:0], p, q)
-			if writeTimeout > 0 {
-				if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-					return err
-				}
-			}
-			if _, err := conn.Write(buf); err != nil {
-				return fmt.Errorf("turbotunnel: writing to carrier: %w", err)
+			// The batch buffer is borrowed only while writing: an idle
+			// carrier then holds none of its 16 KiB.
+			batch := batchPool.Get().(*[MaxBatchSize]byte)
+			err := writeBatch(conn, pconn.AppendBatch(batch[:0], p, q), writeTimeout)
+			batchPool.Put(batch)
+			if err != nil {
+				return err
 			}
 		}
 	}
 }
 
+var batchPool = sync.Pool{New: func() any { return new([MaxBatchSize]byte) }}
+
+func writeBatch(conn net.Conn, b []byte, timeout time.Duration) error {
+	if timeout > 0 {
+		if err := conn.SetWriteDeadline(time.Now().Add(timeout)); err != nil {
+			return err
+		}
+	}
+	if _, err := conn.Write(b); err != nil {
+		return fmt.Errorf("turbotunnel: writing to carrier: %w", err)
+	}
+	return nil
+}
+
 // ServeCarrier runs both pumps over one carrier whose prologue (read from r,
-// which buffers conn) named id, until either direction ends; it then closes
-// conn. It returns the first error, nil for a clean end.
-func ServeCarrier(conn net.Conn, r io.Reader, pconn *QueuePacketConn, id ClientID, writeTimeout time.Duration) error {
+// which buffers conn) named id: upstream into queue (see PumpUp),
+// downstream from pconn's queue for id. It runs until either direction
+// ends, then closes conn, and returns the first error, nil for a clean end.
+func ServeCarrier(conn net.Conn, r io.Reader, queue func(p []byte), pconn *QueuePacketConn, id ClientID, writeTimeout time.Duration) error {
 	done := make(chan struct{})
 	downErr := make(chan error, 1)
 	go func() {
@@ -88,7 +113,7 @@ func ServeCarrier(conn net.Conn, r io.Reader, pconn *QueuePacketConn, id ClientI
 		}
 		downErr <- err
 	}()
-	err := PumpUp(r, pconn, id)
+	err := PumpUp(r, queue)
 	close(done)
 	conn.Close() // unblocks a downstream write in progress
 	if derr := <-downErr; err == nil || errors.Is(err, net.ErrClosed) {

@@ -2,7 +2,6 @@ package turbotunnel
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -57,7 +56,7 @@ func (b *simBridge) serve(e *simEnd) {
 			return
 		}
 		b.carriers.Add(1)
-		ServeCarrier(e, br, b.pconn, id, 0)
+		ServeCarrier(e, br, QueueTo(b.pconn, id), b.pconn, id, 0)
 	})
 }
 
@@ -361,29 +360,6 @@ func BenchmarkCarrierConnWriteTo(b *testing.B) {
 	if err := conn.Add(discardCarrier(b)); err != nil {
 		b.Fatal(err)
 	}
-	p := kcpPacket()
-	b.SetBytes(int64(len(p)))
-	b.ReportAllocs()
-	for b.Loop() {
-		conn.WriteTo(p, nil)
-	}
-}
-
-// BenchmarkRedialPacketConnWriteTo is the same for the conn CarrierConn
-// replaces, for comparison.
-func BenchmarkRedialPacketConnWriteTo(b *testing.B) {
-	id := NewClientID()
-	carrier := discardCarrier(b)
-	used := false
-	conn := NewRedialPacketConn(id, stubAddr("bridge"), func(ctx context.Context) (net.Conn, error) {
-		if used {
-			<-ctx.Done()
-			return nil, ctx.Err()
-		}
-		used = true
-		return carrier, WritePrologue(carrier, id)
-	})
-	defer conn.Close()
 	p := kcpPacket()
 	b.SetBytes(int64(len(p)))
 	b.ReportAllocs()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/xtaci/kcp-go/v5"
@@ -28,6 +29,11 @@ type Config struct {
 	// session; MaxStreamBuffer those of one stream (its flow-control
 	// window); MaxFrameSize the largest smux frame.
 	MaxReceiveBuffer, MaxStreamBuffer, MaxFrameSize int
+	// AcceptBacklog and ShaperQueueSize size two channels smux allocates
+	// per session (0: smux's default, 1024 entries each, about 65 KB).
+	// The bridge caps streams per session and accepts them at once, and a
+	// full shaper queue only makes writers wait, so it uses small ones.
+	AcceptBacklog, ShaperQueueSize int
 	// MaxStreams bounds the streams one session may have open at once on
 	// the accepting side; beyond it new streams are refused (closed). 0
 	// means no limit.
@@ -70,6 +76,8 @@ func BridgeConfig() Config {
 	c := ClientConfig()
 	c.KeepAliveTimeout = refBridgeKATimeout
 	c.MaxStreams = DefaultMaxStreams
+	c.AcceptBacklog = 32
+	c.ShaperQueueSize = 128
 	return c
 }
 
@@ -84,8 +92,8 @@ func (c Config) Validate() error {
 	if c.MTU < 50 || c.MTU > MaxPacketSize {
 		return fmt.Errorf("%w: MTU %d outside 50..%d", ErrConfig, c.MTU, MaxPacketSize)
 	}
-	if c.MaxStreams < 0 {
-		return fmt.Errorf("%w: negative MaxStreams", ErrConfig)
+	if c.MaxStreams < 0 || c.AcceptBacklog < 0 || c.ShaperQueueSize < 0 {
+		return fmt.Errorf("%w: negative MaxStreams, AcceptBacklog or ShaperQueueSize", ErrConfig)
 	}
 	if err := smux.VerifyConfig(c.smux()); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
@@ -101,6 +109,12 @@ func (c Config) smux() *smux.Config {
 	s.MaxFrameSize = c.MaxFrameSize
 	s.MaxReceiveBuffer = c.MaxReceiveBuffer
 	s.MaxStreamBuffer = c.MaxStreamBuffer
+	if c.AcceptBacklog > 0 {
+		s.AcceptBacklog = c.AcceptBacklog
+	}
+	if c.ShaperQueueSize > 0 {
+		s.ShaperQueueSize = c.ShaperQueueSize
+	}
 	return s
 }
 
@@ -127,6 +141,33 @@ type Session struct {
 	KCP        *kcp.UDPSession
 	Mux        *smux.Session
 	maxStreams int
+	counted    *countingConn // server sessions only
+}
+
+// smuxHeaderSize is the length of an smux frame header (PROTOCOL.md §6.4).
+const smuxHeaderSize = 8
+
+// countingConn is a KCP connection as smux's server end sees it; it notes
+// when smux has read a whole frame header, the first thing smux checks.
+type countingConn struct {
+	*kcp.UDPSession
+	read atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.UDPSession.Read(p)
+	if n > 0 && c.read.Load() < smuxHeaderSize {
+		c.read.Add(int64(n))
+	}
+	return n, err
+}
+
+// FrameSeen reports whether the peer of a server session has sent at
+// least one whole smux frame header. The bridge closes sessions that bring
+// none in time: they are litter, or an attack, and would otherwise last
+// until smux's keep-alive timeout.
+func (s *Session) FrameSeen() bool {
+	return s.counted != nil && s.counted.read.Load() >= smuxHeaderSize
 }
 
 // ErrTooManyStreams is returned by AcceptStream for a stream refused
@@ -185,12 +226,13 @@ func NewServerSession(conn *kcp.UDPSession, c Config) (*Session, error) {
 		return nil, err
 	}
 	c.ConfigureKCP(conn)
-	mux, err := smux.Server(conn, scfg)
+	cc := &countingConn{UDPSession: conn}
+	mux, err := smux.Server(cc, scfg)
 	if err != nil {
 		conn.Close()
 		return nil, fmt.Errorf("turbotunnel: starting smux: %w", err)
 	}
-	return &Session{KCP: conn, Mux: mux, maxStreams: c.MaxStreams}, nil
+	return &Session{KCP: conn, Mux: mux, maxStreams: c.MaxStreams, counted: cc}, nil
 }
 
 // Listen starts a KCP engine reading from pconn (a QueuePacketConn):

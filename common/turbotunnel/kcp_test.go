@@ -3,7 +3,6 @@ package turbotunnel
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"io"
@@ -11,13 +10,12 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/snowfall-pt/snowfall/common/encapsulation"
 )
 
-// testBridge does what the bridge does with each carrier (PROTOCOL.md §6.6):
-// read the prologue, then pump packets between the carrier and the
-// QueuePacketConn under the client's ClientID.
+// testBridge does what the bridge does with each carrier (PROTOCOL.md §6.6),
+// with the bridge's own prologue reader and pumps: read the prologue, then
+// pump packets between the carrier and the QueuePacketConn under the
+// client's ClientID.
 type testBridge struct {
 	pconn *QueuePacketConn
 	wg    sync.WaitGroup
@@ -25,49 +23,21 @@ type testBridge struct {
 
 func (b *testBridge) serve(conn net.Conn) {
 	b.wg.Go(func() {
-		defer conn.Close()
-		var prologue [16]byte
-		if _, err := io.ReadFull(conn, prologue[:]); err != nil || [8]byte(prologue[:8]) != Token {
+		br := bufio.NewReader(conn)
+		id, err := ReadPrologue(br)
+		if err != nil {
+			conn.Close()
 			return
 		}
-		id := ClientID(prologue[8:])
-		upstreamDone := make(chan struct{})
-		b.wg.Go(func() {
-			q := b.pconn.OutgoingQueue(id)
-			for {
-				select {
-				case <-upstreamDone:
-					return
-				case p := <-q:
-					_, err := encapsulation.WriteData(conn, p)
-					b.pconn.Restore(p)
-					if err != nil {
-						conn.Close()
-						return
-					}
-				}
-			}
-		})
-		br := bufio.NewReader(conn)
-		buf := make([]byte, bufSize)
-		for {
-			n, err := encapsulation.ReadData(br, buf)
-			if err == io.ErrShortBuffer {
-				continue
-			}
-			if err != nil {
-				break
-			}
-			b.pconn.QueueIncoming(buf[:n], id)
-		}
-		close(upstreamDone)
+		ServeCarrier(conn, br, QueueTo(b.pconn, id), b.pconn, id, 0)
 	})
 }
 
-// TestKCPOverRedialingCarriers runs a KCP+smux session from a
-// RedialPacketConn to a QueuePacketConn over net.Pipe carriers, kills the
-// carrier three times mid-transfer, and checks that 5 MB arrive intact.
-func TestKCPOverRedialingCarriers(t *testing.T) {
+// TestKCPOverChangingCarriers runs a KCP+smux session from a CarrierConn
+// to a QueuePacketConn over net.Pipe carriers, kills the carrier three
+// times mid-transfer (the client then attaches a new one, as it does when
+// a proxy goes away), and checks that 5 MB arrive intact.
+func TestKCPOverChangingCarriers(t *testing.T) {
 	const size = 5 << 20
 	kills := []int{1 << 20, 5 << 19, 4 << 20} // bytes received before each kill
 
@@ -81,30 +51,30 @@ func TestKCPOverRedialingCarriers(t *testing.T) {
 	}
 	defer ln.Close()
 
-	id := NewClientID()
+	client := NewCarrierConn(NewClientID(), stubAddr("bridge"), CarrierOptions{})
+	defer client.Close()
 	var mu sync.Mutex
 	var current net.Conn
 	dials := 0
-	dial := func(ctx context.Context) (net.Conn, error) {
+	add := func() {
 		near, far := net.Pipe()
 		bridge.serve(far)
-		if err := WritePrologue(near, id); err != nil {
-			return nil, err
-		}
 		mu.Lock()
 		current = near
 		dials++
 		mu.Unlock()
-		return near, nil
+		if err := client.Add(near); err != nil {
+			t.Errorf("adding a carrier: %v", err)
+		}
 	}
 	kill := func() {
 		mu.Lock()
-		defer mu.Unlock()
-		current.Close()
+		old := current
+		mu.Unlock()
+		old.Close()
+		add()
 	}
-
-	client := NewRedialPacketConn(id, stubAddr("bridge"), dial)
-	defer client.Close()
+	add()
 
 	// Server: accept the session and its one stream, hash what arrives,
 	// killing the carrier at the chosen points.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"testing/iotest"
 )
 
 func TestPrologueRoundTrip(t *testing.T) {
@@ -39,6 +40,14 @@ func TestReadPrologueErrors(t *testing.T) {
 		if _, err := ReadPrologue(bytes.NewReader(tc.in)); !errors.Is(err, tc.want) {
 			t.Errorf("%s: err = %v, want %v", tc.name, err, tc.want)
 		}
+		// One byte per read, as a WebSocket may deliver it.
+		if _, err := ReadPrologue(iotest.OneByteReader(bytes.NewReader(tc.in))); !errors.Is(err, tc.want) {
+			t.Errorf("%s, byte by byte: err = %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	boom := errors.New("boom")
+	if _, err := ReadPrologue(iotest.ErrReader(boom)); !errors.Is(err, boom) {
+		t.Errorf("read error: err = %v, want it to wrap %v", err, boom)
 	}
 }
 

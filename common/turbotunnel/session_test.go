@@ -69,7 +69,7 @@ func (b *kcpBridge) serve(e *simEnd) {
 			e.Close()
 			return
 		}
-		ServeCarrier(e, br, b.pconn, id, 0)
+		ServeCarrier(e, br, QueueTo(b.pconn, id), b.pconn, id, 0)
 	})
 }
 

@@ -1,8 +1,9 @@
 // Package turbotunnel provides the session layer shared by client and bridge:
-// the stream prologue (token and ClientID), packet queues keyed by ClientID
-// for the bridge, and a redialing packet conn for the client. KCP runs on top
-// of these net.PacketConn implementations so that one KCP/smux session can
-// outlive the proxies that carry it. See PROTOCOL.md §6.
+// the KCP and smux parameters and sessions, the stream prologue (token and
+// ClientID), the bridge's carrier pumps and packet queues keyed by
+// ClientID, and the client's multi-carrier packet conn. KCP runs on top of
+// these net.PacketConn implementations so that one KCP/smux session can
+// outlive the proxies that carry it. See PROTOCOL.md §6 and doc/session.md.
 package turbotunnel
 
 import (

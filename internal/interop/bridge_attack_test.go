@@ -27,7 +27,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtaci/kcp-go/v5"
 	"github.com/xtaci/smux"
 
 	"github.com/snowfall-pt/snowfall/common/encapsulation"
@@ -271,44 +270,55 @@ type tunnelClient struct {
 
 func newTunnelClient(t testing.TB, url, srcIP string) *tunnelClient {
 	t.Helper()
-	id := turbotunnel.NewClientID()
 	hc := srcClient(srcIP)
-	dial := func(ctx context.Context) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		c, err := websocketconn.Dial(ctx, url, hc)
+	pconn := turbotunnel.NewCarrierConn(turbotunnel.NewClientID(), tunnelAddr{}, turbotunnel.CarrierOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	// add dials a carrier and attaches it; when the bridge ends that
+	// carrier, the client dials another, as it would take a new proxy.
+	var add func() error
+	add = func() error {
+		dctx, dcancel := context.WithTimeout(ctx, 20*time.Second)
+		defer dcancel()
+		c, err := websocketconn.Dial(dctx, url, hc)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if _, err := c.Write(append(turbotunnel.Token[:], id[:]...)); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
+		return pconn.Add(&onCloseConn{Conn: c, onClose: func() {
+			if ctx.Err() == nil {
+				go add()
+			}
+		}})
 	}
-	pconn := turbotunnel.NewRedialPacketConn(id, tunnelAddr{}, dial)
-	conn, err := kcp.NewConn2(tunnelAddr{}, nil, 0, 0, pconn)
-	if err != nil {
+	if err := add(); err != nil {
+		cancel()
+		pconn.Close()
 		t.Fatal(err)
 	}
-	conn.SetStreamMode(true)
-	conn.SetWindowSize(65535, 65535)
-	conn.SetNoDelay(0, 0, 0, 1)
-	conn.SetMtu(turbotunnel.MaxPacketSize)
-	cfg := smux.DefaultConfig()
-	cfg.Version = 2
-	cfg.KeepAliveTimeout = 10 * time.Minute
-	cfg.MaxStreamBuffer = 1048576
-	sess, err := smux.Client(conn, cfg)
+	sess, err := turbotunnel.NewClientSession(pconn, tunnelAddr{}, turbotunnel.ClientConfig())
 	if err != nil {
+		cancel()
+		pconn.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		cancel()
 		sess.Close()
-		conn.Close()
 		pconn.Close()
 	})
-	return &tunnelClient{sess: sess}
+	return &tunnelClient{sess: sess.Mux}
+}
+
+// onCloseConn calls onClose once, when the conn is first closed.
+type onCloseConn struct {
+	net.Conn
+	once    sync.Once
+	onClose func()
+}
+
+func (c *onCloseConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.onClose)
+	return err
 }
 
 // echo sends n random bytes on a new stream and checks they come back.

@@ -123,7 +123,7 @@ func (b *Bridge) ServeCarrier(conn net.Conn) error {
 	b.mu.Unlock()
 	stop := context.AfterFunc(b.ctx, func() { conn.Close() })
 	defer stop()
-	err = turbotunnel.ServeCarrier(conn, br, b.qpc, id, 0)
+	err = turbotunnel.ServeCarrier(conn, br, turbotunnel.QueueTo(b.qpc, id), b.qpc, id, 0)
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}

@@ -26,9 +26,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xtaci/kcp-go/v5"
-	"github.com/xtaci/smux"
-
 	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 	"github.com/snowfall-pt/snowfall/common/websocketconn"
 )
@@ -422,40 +419,23 @@ func (peerAddr) String() string  { return "bridge" }
 // echoThrough runs a turbotunnel client session against url, sends n bytes
 // on one stream and checks that the ORPort echo returns them.
 func echoThrough(url string, n int) error {
-	id := turbotunnel.NewClientID()
-	dial := func(ctx context.Context) (net.Conn, error) {
-		ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-		defer cancel()
-		c, err := websocketconn.Dial(ctx, url, nil)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := c.Write(append(turbotunnel.Token[:], id[:]...)); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
-	}
-	pconn := turbotunnel.NewRedialPacketConn(id, peerAddr{}, dial)
-	defer pconn.Close()
-	conn, err := kcp.NewConn2(peerAddr{}, nil, 0, 0, pconn)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ws, err := websocketconn.Dial(ctx, url, nil)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	conn.SetStreamMode(true)
-	conn.SetWindowSize(65535, 65535)
-	conn.SetNoDelay(0, 0, 0, 1)
-	cfg := smux.DefaultConfig()
-	cfg.Version = 2
-	cfg.KeepAliveTimeout = 10 * time.Minute
-	cfg.MaxStreamBuffer = 1 << 20
-	sess, err := smux.Client(conn, cfg)
+	pconn := turbotunnel.NewCarrierConn(turbotunnel.NewClientID(), peerAddr{}, turbotunnel.CarrierOptions{})
+	defer pconn.Close()
+	if err := pconn.Add(ws); err != nil {
+		return err
+	}
+	sess, err := turbotunnel.NewClientSession(pconn, peerAddr{}, turbotunnel.ClientConfig())
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	stream, err := sess.OpenStream()
+	stream, err := sess.Mux.OpenStream()
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func TestIntakeFairness(t *testing.T) {
 
 // Buffers are sized to the packet, so queued small packets hold little.
 func TestPacketBufSized(t *testing.T) {
-	for _, tt := range []struct{ n, cap int }{{1, 64}, {64, 64}, {65, 256}, {300, 1024}, {1400, MaxChunkLen}} {
+	for _, tt := range []struct{ n, cap int }{{1, 64}, {64, 64}, {65, 256}, {300, 1024}, {1400, turbotunnel.MaxPacketSize}} {
 		p := getPacketBuf(tt.n)
 		if len(p) != tt.n || cap(p) != tt.cap {
 			t.Errorf("getPacketBuf(%d): len %d cap %d, want cap %d", tt.n, len(p), cap(p), tt.cap)

@@ -38,7 +38,7 @@ func BenchmarkPumpUp(b *testing.B) {
 	for b.Loop() {
 		r.Reset(stream)
 		br.Reset(r)
-		if err := Pump(br, inl, &last, func() {}); err != nil {
+		if err := turbotunnel.PumpUp(br, Queue(inl, &last, func() {})); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,6 +3,8 @@ package carrier
 import (
 	"net"
 	"sync"
+
+	"github.com/snowfall-pt/snowfall/common/turbotunnel"
 )
 
 // Intake is the incoming side of one KCP engine. Every WebSocket feeding
@@ -215,10 +217,10 @@ var (
 	pool64   = sync.Pool{New: func() any { return new([64]byte) }}
 	pool256  = sync.Pool{New: func() any { return new([256]byte) }}
 	pool1024 = sync.Pool{New: func() any { return new([1024]byte) }}
-	poolMax  = sync.Pool{New: func() any { return new([MaxChunkLen]byte) }}
+	poolMax  = sync.Pool{New: func() any { return new([turbotunnel.MaxPacketSize]byte) }}
 )
 
-// getPacketBuf returns a buffer of length n <= MaxChunkLen.
+// getPacketBuf returns a buffer of length n <= turbotunnel.MaxPacketSize.
 func getPacketBuf(n int) []byte {
 	switch {
 	case n <= 64:
@@ -228,7 +230,7 @@ func getPacketBuf(n int) []byte {
 	case n <= 1024:
 		return pool1024.Get().(*[1024]byte)[:n]
 	default:
-		return poolMax.Get().(*[MaxChunkLen]byte)[:n]
+		return poolMax.Get().(*[turbotunnel.MaxPacketSize]byte)[:n]
 	}
 }
 
@@ -242,7 +244,7 @@ func PutPacketBuf(p []byte) {
 		pool256.Put((*[256]byte)(p[:256]))
 	case 1024:
 		pool1024.Put((*[1024]byte)(p[:1024]))
-	case MaxChunkLen:
-		poolMax.Put((*[MaxChunkLen]byte)(p[:MaxChunkLen]))
+	case turbotunnel.MaxPacketSize:
+		poolMax.Put((*[turbotunnel.MaxPacketSize]byte)(p[:turbotunnel.MaxPacketSize]))
 	}
 }
