@@ -380,6 +380,13 @@ func TestDialCancel(t *testing.T) {
 	go func() { _, err := tr.Dial(ctx); done <- err }()
 	// Cancel while Dial is backing off after its first failure.
 	waitFor(t, time.Minute, "first attempt", func() bool { return block.connects.Load() > 0 })
+	// ErrNoProxies is retried until ConnectTimeout (90 s): Dial must
+	// still be blocked, so that only the cancel can end it.
+	select {
+	case err := <-done:
+		t.Fatalf("Dial returned before the cancel: %v", err)
+	default:
+	}
 	cancel()
 	select {
 	case err := <-done:

@@ -331,22 +331,48 @@ func TestCapacityUnderBurst(t *testing.T) {
 	}
 }
 
+// backedOff waits for poll number after+2 and returns the gap between
+// polls after+1 and after+2. Polls the policy would send 10 ms apart must
+// come at least MinPollInterval apart once it backs off; a lower bound on
+// a gap holds however slow the machine is.
+func backedOff(t *testing.T, obs *pollTimes, after int) time.Duration {
+	t.Helper()
+	deadline := time.Now().Add(4 * MinPollInterval)
+	for {
+		obs.mu.Lock()
+		n := len(obs.at)
+		var gap time.Duration
+		if n >= after+2 {
+			gap = obs.at[after+1].Sub(obs.at[after])
+		}
+		obs.mu.Unlock()
+		if n >= after+2 {
+			return gap
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d polls by %v: the proxy stopped polling", n, 4*MinPollInterval)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func TestBrokerErrorBacksOff(t *testing.T) {
 	b := newFakeBroker(t, func(int) (int, string) { return 500, "oops" })
 	var logs logBuffer
-	p, err := New(testConfig(b, newFakePeers(false), &fakeDialer{}, &logs))
+	cfg := testConfig(b, newFakePeers(false), &fakeDialer{}, &logs)
+	obs := &pollTimes{}
+	cfg.Observer = obs
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond // would poll every 10 ms without back-off
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
-	time.Sleep(3 * time.Second)
+	gap := backedOff(t, obs, 0)
 	stop()
-	polls, _ := b.counts()
-	// Default interval 5 s: the first retry comes after at least 2.5 s, the
-	// second after at least 5 s more. A spinning loop would poll thousands
-	// of times.
-	if polls < 1 || polls > 2 {
-		t.Fatalf("%d polls in 3 s against a failing broker, want 1 or 2", polls)
+	if gap < MinPollInterval {
+		t.Fatalf("retry %v after a failed poll, want at least %v", gap, MinPollInterval)
 	}
 	if !strings.Contains(logs.String(), "broker poll failed; backing off") ||
 		!strings.Contains(logs.String(), "consecutive_failures=1") {
@@ -364,18 +390,21 @@ func TestDeadBrokerBacksOff(t *testing.T) {
 	var logs logBuffer
 	cfg := testConfig(&fakeBroker{srv: &httptest.Server{URL: "http://" + addr}}, newFakePeers(false), &fakeDialer{}, &logs)
 	cfg.Poster = nil
+	obs := &pollTimes{}
+	cfg.Observer = obs
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
+	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
-	time.Sleep(3 * time.Second)
+	gap := backedOff(t, obs, 0)
 	stop()
-	n := strings.Count(logs.String(), "broker poll failed")
-	if n < 1 || n > 2 {
-		t.Fatalf("%d failed polls logged in 3 s, want 1 or 2:\n%s", n, logs.String())
+	if gap < MinPollInterval {
+		t.Fatalf("retry %v after a refused poll, want at least %v", gap, MinPollInterval)
 	}
-	if !strings.Contains(logs.String(), "connection refused") {
+	if !strings.Contains(logs.String(), "broker poll failed") || !strings.Contains(logs.String(), "connection refused") {
 		t.Errorf("log does not say why:\n%s", logs.String())
 	}
 }
@@ -743,24 +772,28 @@ func TestDeadRelaySlowsPolling(t *testing.T) {
 	}()
 	var logs logBuffer
 	cfg := testConfig(b, pf, &fakeDialer{err: errors.New("connection refused")}, &logs)
+	obs := &pollTimes{}
+	cfg.Observer = obs
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Polls would come every 10 ms; after a failed relay they come after
-	// the back-off instead (at least 2 s).
+	// Polls would come every 10 ms; once a relay dial has failed they
+	// come after the back-off instead (at least MinPollInterval).
 	p.policy.(*standalonePolicy).interval = 10 * time.Millisecond
 	p.minPoll = 10 * time.Millisecond
 	stop := runProxy(t, p)
-	time.Sleep(1500 * time.Millisecond)
+	waitFor(t, "a failed relay dial", func() bool { return strings.Contains(logs.String(), "consecutive_relay_failures=1") })
+	// Every poll sent from now on was sent after the failure was counted,
+	// so the wait after it is a back-off.
+	obs.mu.Lock()
+	after := len(obs.at)
+	obs.mu.Unlock()
+	gap := backedOff(t, obs, after)
 	stop()
 	close(pf.clientEnd)
-	polls, _ := b.counts()
-	if polls > 3 {
-		t.Fatalf("%d polls in 1.5 s with a dead relay: not backing off", polls)
-	}
-	if !strings.Contains(logs.String(), "consecutive_relay_failures=1") {
-		t.Errorf("log:\n%s", logs.String())
+	if gap < MinPollInterval {
+		t.Fatalf("poll %v after the previous one with a dead relay, want at least %v", gap, MinPollInterval)
 	}
 }
 

@@ -289,6 +289,7 @@ func TestORDialerContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	accepted := make(chan struct{}, 1)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -296,13 +297,39 @@ func TestORDialerContext(t *testing.T) {
 				return
 			}
 			defer c.Close()
+			accepted <- struct{}{}
 		}
 	}()
 	d := &ORDialer{Info: &pt.ServerInfo{ExtendedOrAddr: ln.Addr().(*net.TCPAddr), AuthCookiePath: "/nonexistent"}}
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	if _, err := d.Dial(ctx, ""); !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v, want context.Canceled", err)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Dial(ctx, "")
+		done <- err
+	}()
+	// The dial is connected and waiting for a server that never speaks:
+	// it must not have returned before we cancel.
+	select {
+	case <-accepted:
+	case err := <-done:
+		t.Fatalf("dial returned before the ExtORPort accepted: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the dial never reached the ExtORPort")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("dial returned without a handshake: %v", err)
+	default:
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("cancel did not unblock the dial")
 	}
 }
 

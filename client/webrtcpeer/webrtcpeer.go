@@ -257,6 +257,9 @@ type Conn struct {
 	readMu  sync.Mutex
 	writeMu sync.Mutex
 	low     chan struct{} // signalled when the send buffer drains
+	// onBlocked, when set (by tests, before the first Write), is called
+	// each time a Write waits for the send buffer to drain.
+	onBlocked func()
 
 	lastRecv  atomic.Int64 // unix nanoseconds
 	closeOnce sync.Once
@@ -378,6 +381,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 func (c *Conn) waitBuffer() error {
 	for c.dc.BufferedAmount() > highWater {
+		if c.onBlocked != nil {
+			c.onBlocked()
+		}
 		// The poll interval covers a low-buffer event that fired between
 		// the check and the wait.
 		t := time.NewTimer(50 * time.Millisecond)

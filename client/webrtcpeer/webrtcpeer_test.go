@@ -299,6 +299,13 @@ func TestBackpressure(t *testing.T) {
 	const total = 32 << 20
 	var written atomic.Int64
 	done := make(chan error, 1)
+	blocked := make(chan struct{}, 1)
+	conn.onBlocked = func() {
+		select {
+		case blocked <- struct{}{}:
+		default:
+		}
+	}
 	go func() {
 		chunk := make([]byte, 16<<10)
 		for written.Load() < total {
@@ -311,15 +318,19 @@ func TestBackpressure(t *testing.T) {
 		}
 		done <- nil
 	}()
-	// Wait until the writer stops making progress.
-	var last int64 = -1
-	for i := 0; i < 100; i++ {
-		time.Sleep(100 * time.Millisecond)
-		w := written.Load()
-		if w == last {
-			break
-		}
-		last = w
+	// The writer must end up waiting for the send buffer to drain, with
+	// the transfer unfinished.
+	select {
+	case <-blocked:
+	case err := <-done:
+		t.Fatalf("wrote all %d bytes to a proxy that reads nothing (err %v)", written.Load(), err)
+	case <-time.After(time.Minute):
+		t.Fatal("the writer never waited for the send buffer")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("writer finished (err %v) while the proxy reads nothing", err)
+	default:
 	}
 	if w := written.Load(); w >= total {
 		t.Fatalf("wrote all %d bytes to a proxy that reads nothing", w)

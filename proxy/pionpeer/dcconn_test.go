@@ -22,7 +22,8 @@ type fakeDC struct {
 	onMessage func(webrtc.DataChannelMessage)
 	onClose   func()
 	closed    bool
-	sendCalls chan int // len of each Send
+	sendCalls chan int      // len of each Send
+	queried   chan struct{} // if set, told of each BufferedAmount call
 }
 
 func newFakeDC() *fakeDC { return &fakeDC{sendCalls: make(chan int, 1000)} }
@@ -42,6 +43,12 @@ func (f *fakeDC) Send(p []byte) error {
 func (f *fakeDC) BufferedAmount() uint64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.queried != nil {
+		select {
+		case f.queried <- struct{}{}:
+		default:
+		}
+	}
 	return f.buffered
 }
 func (f *fakeDC) SetBufferedAmountLowThreshold(t uint64) { f.threshold = t }
@@ -124,11 +131,25 @@ func TestDCConnCloseUnblocksWriter(t *testing.T) {
 	c := newDCConn(dc, nil)
 	dc.buffered = highWater + 1
 	done := make(chan error, 1)
+	dc.queried = make(chan struct{}, 1)
 	go func() {
 		_, err := c.Write([]byte("x"))
 		done <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	// The writer has seen the full buffer: it must now be waiting, not
+	// sending or returning.
+	select {
+	case <-dc.queried:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the writer never looked at the send buffer")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("write over a full buffer returned before Close: %v", err)
+	case n := <-dc.sendCalls:
+		t.Fatalf("write over a full buffer sent %d bytes", n)
+	default:
+	}
 	c.Close()
 	select {
 	case err := <-done:
