@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -22,6 +23,31 @@ type PeerSource interface {
 type doner interface {
 	Done() <-chan struct{}
 }
+
+// proxyAddresser is implemented by connections that know their proxy's
+// address (webrtcpeer.Conn: the remote end of the selected ICE pair).
+type proxyAddresser interface {
+	ProxyAddr() netip.Addr
+}
+
+// proxyAddr returns conn's proxy address, or the zero Addr if unknown.
+func proxyAddr(conn net.Conn) netip.Addr {
+	if a, ok := conn.(proxyAddresser); ok {
+		return a.ProxyAddr()
+	}
+	return netip.Addr{}
+}
+
+// A spare is there to survive its proxy's death, which a second channel
+// through the same proxy does not: the broker may match the spare's
+// rendezvous with the proxy already serving. Such a channel is closed and
+// another collected, after a back-off from dupBase (other proxies poll
+// meanwhile), at most dupRetries times in a row; then it is kept, since a
+// second channel through one proxy still beats none.
+const (
+	dupRetries = 3
+	dupBase    = time.Second
+)
 
 // errPoolClosed is returned by take after the pool has been closed.
 var errPoolClosed = errors.New("proxy pool closed")
@@ -45,8 +71,9 @@ type pool struct {
 	deliver func(*peerConn)
 
 	mu        sync.Mutex
-	alive     int // delivered and not yet closed
-	delivered int // ever delivered
+	alive     int                // delivered and not yet closed
+	addrs     map[netip.Addr]int // proxy addresses of the live ones, counted
+	delivered int                // ever delivered
 	lastErr   error
 	fatal     error // a configuration error: stop collecting
 	changed   chan struct{}
@@ -68,6 +95,7 @@ func newPool(src PeerSource, max int, stats *trafficStats, log *slog.Logger, del
 		log:     log,
 		stats:   stats,
 		deliver: deliver,
+		addrs:   make(map[netip.Addr]int),
 		changed: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
 		ctx:     ctx,
@@ -81,10 +109,12 @@ func newPool(src PeerSource, max int, stats *trafficStats, log *slog.Logger, del
 // collect connects proxies while fewer than max are alive. After a failure
 // it backs off (1-2 s, 2-4 s, 4-8 s, then 5-10 s) and tries again, unless
 // the error is fatal (a configuration error); when at capacity it sleeps
-// until a proxy dies or ReconnectTimeout passes.
+// until a proxy dies or ReconnectTimeout passes. A channel through the
+// proxy of a live one is closed and another collected (see dupRetries).
 func (p *pool) collect() {
 	defer close(p.done)
 	failures := 0
+	dups := 0 // duplicates closed in a row
 	for {
 		p.mu.Lock()
 		need := p.alive < p.max && p.fatal == nil
@@ -109,8 +139,18 @@ func (p *pool) collect() {
 				failures++
 				p.log.Warn("cannot collect a proxy; will retry", "reason", failureReason(err),
 					"failures", failures, "retry_in", wait.Round(time.Millisecond), "err", err)
+			} else if p.duplicate(conn) && dups < dupRetries {
+				conn.Close()
+				wait = backoff(dups, dupBase, retryMax)
+				dups++
+				p.log.Info("new proxy channel goes through a proxy already in use; collecting another",
+					"attempt", dups, "retry_in", wait.Round(time.Millisecond))
 			} else {
-				failures = 0
+				if dups == dupRetries && p.duplicate(conn) {
+					p.log.Warn("keeping a second channel through a proxy already in use: no other proxy came",
+						"attempts", dups+1)
+				}
+				failures, dups = 0, 0
 				p.add(conn)
 				continue
 			}
@@ -145,11 +185,26 @@ func (p *pool) fail(err error) {
 	p.notifyLocked()
 }
 
+// duplicate reports whether conn goes through the same proxy as a live
+// one of the pool.
+func (p *pool) duplicate(conn net.Conn) bool {
+	a := proxyAddr(conn)
+	if !a.IsValid() {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.addrs[a] > 0
+}
+
 // add hands a new proxy to the session.
 func (p *pool) add(conn net.Conn) {
-	pc := &peerConn{Conn: conn, pool: p, stats: p.stats}
+	pc := &peerConn{Conn: conn, pool: p, stats: p.stats, addr: proxyAddr(conn)}
 	p.mu.Lock()
 	p.alive++
+	if pc.addr.IsValid() {
+		p.addrs[pc.addr]++
+	}
 	p.delivered++
 	p.notifyLocked()
 	p.mu.Unlock()
@@ -208,6 +263,11 @@ func (p *pool) err() error {
 func (p *pool) gone(pc *peerConn) {
 	p.mu.Lock()
 	p.alive--
+	if pc.addr.IsValid() {
+		if p.addrs[pc.addr]--; p.addrs[pc.addr] <= 0 {
+			delete(p.addrs, pc.addr)
+		}
+	}
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -228,6 +288,7 @@ type peerConn struct {
 	net.Conn
 	pool  *pool
 	stats *trafficStats
+	addr  netip.Addr // the proxy's, if known
 	once  sync.Once
 }
 

@@ -20,6 +20,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -456,6 +457,27 @@ func (c *Conn) LocalAddr() net.Addr { return addr{} }
 
 // RemoteAddr implements net.Conn.
 func (c *Conn) RemoteAddr() net.Addr { return addr{} }
+
+// ProxyAddr returns the IP address of the proxy's end of the selected ICE
+// candidate pair, or the zero Addr while none is selected. Two channels
+// with the same one go through the same proxy (or at least the same host
+// or NAT), so the death of one likely takes the other. It is not
+// RemoteAddr, which callers may log.
+func (c *Conn) ProxyAddr() netip.Addr {
+	sctp := c.pc.SCTP()
+	if sctp == nil {
+		return netip.Addr{}
+	}
+	pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair()
+	if err != nil || pair == nil || pair.Remote == nil {
+		return netip.Addr{}
+	}
+	a, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return a.Unmap()
+}
 
 // SetDeadline implements net.Conn (only the read deadline takes effect).
 func (c *Conn) SetDeadline(t time.Time) error { return c.SetReadDeadline(t) }

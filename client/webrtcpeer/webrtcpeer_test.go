@@ -133,6 +133,10 @@ func TestDialEcho(t *testing.T) {
 	if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("echo: %v", err)
 	}
+	// The answerer runs on this host: its end of the ICE pair is loopback.
+	if pa := conn.ProxyAddr(); !pa.IsLoopback() {
+		t.Errorf("ProxyAddr %v, want a loopback address", pa)
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if len(a.labels) != 1 || !regexp.MustCompile(`^snowflake-[0-9a-f]{16}$`).MatchString(a.labels[0]) {

@@ -54,16 +54,18 @@ const (
 	offLen       = 20
 )
 
-// recentPackets is how many of the latest packets carrying data are kept
-// to be sent again on the carrier that takes over from a dead one.
+// recentPackets is how many of the latest packets are kept to be sent
+// again on the carrier that takes over from a dead one.
 const recentPackets = 64
 
-// recentRing keeps copies of the latest packets that carried data. When
-// sending moves off a carrier that went silent, what was written into it
-// during its last second is most likely lost; sending it again at once
-// on the new carrier saves waiting for KCP's backed-off retransmission
-// timer (duplicates cost the receiver nothing). Among what it saves: smux
-// window updates, without which the bridge stops sending after 1 MiB.
+// recentRing keeps copies of the latest packets KCP wrote. When sending
+// moves off a carrier that went silent, what was written into it during
+// its last second is most likely lost; sending it again at once on the new
+// carrier saves waiting for KCP's backed-off retransmission timer
+// (duplicates cost the receiver nothing). Among what it saves: smux window
+// updates, without which the bridge stops sending after 1 MiB, and during
+// a download the acknowledgements, without which the bridge's window stays
+// full until its own retransmission timer fires.
 type recentRing struct {
 	mu   sync.Mutex
 	next int
@@ -339,6 +341,7 @@ func (c *CarrierConn) fail(k *carrier) {
 			if next != nil {
 				drain(k.sendQ, next.sendQ)
 				c.recent.resend(time.Now().UnixNano()-2*int64(c.opts.FailTimeout), next.sendQ)
+				c.tellUna(next, time.Now().UnixNano())
 				switched = true
 			} else {
 				drain(k.sendQ, c.holdQueue)
@@ -493,6 +496,17 @@ func (c *CarrierConn) heartbeat(k *carrier) {
 	}
 }
 
+// tellUna queues a heartbeat on k at once: the window probe carries the
+// latest una and window KCP sent, and the bridge's KCP reads those from
+// every segment. After sending moved off a dead carrier, the
+// acknowledgements written into it are lost; without this the bridge,
+// its window full of unacknowledged data, would wait for its
+// retransmission timeout before sending again.
+func (c *CarrierConn) tellUna(k *carrier, now int64) {
+	k.lastBeat.Store(now)
+	c.heartbeat(k)
+}
+
 // monitor watches the carriers: it moves sending away from a silent
 // carrier, sends heartbeats on idle ones and closes dead ones.
 func (c *CarrierConn) monitor() {
@@ -527,6 +541,7 @@ func (c *CarrierConn) check(now int64) {
 				c.primarySince = now
 				drain(p.sendQ, next.sendQ)
 				c.recent.resend(now-2*fail, next.sendQ)
+				c.tellUna(next, now)
 				p.suspect.Store(true)
 				if stalled {
 					c.stallSince.Store(now) // give the new carrier its own FailTimeout
@@ -535,6 +550,25 @@ func (c *CarrierConn) check(now int64) {
 				if stalled {
 					switched = "no acknowledgement for FailTimeout"
 				}
+			}
+		} else if now-p.lastRecv.Load() > fail/2 {
+			// During a download the client sends only
+			// acknowledgements, so nothing is outstanding and only
+			// the flow on other carriers can show the carrier in use
+			// dead. But if it is dead, the bridge got no
+			// acknowledgement since, and with its window full it sends
+			// nothing until its retransmission timeout: seconds
+			// behind a backlog. Telling the bridge our una over
+			// another carrier that was heard since lets it send on,
+			// which gives that evidence within FailTimeout (and data
+			// meanwhile). A live carrier merely backlogged loses
+			// nothing by it: duplicate acknowledgements are harmless.
+			// The latest acknowledgements go along: they let the
+			// bridge's fast retransmission fill the holes its packets
+			// lost in the dead carrier left.
+			if o := c.bestLocked(p); o != nil && o.lastRecv.Load() > p.lastRecv.Load() && now-o.lastBeat.Load() >= fail/2 {
+				c.recent.resend(now-2*fail, o.sendQ)
+				c.tellUna(o, now)
 			}
 		}
 	}
@@ -564,8 +598,7 @@ func (c *CarrierConn) check(now int64) {
 	// once per flush), and the answer goes to the carrier whose pump at
 	// the bridge has waited longest, which is this one.
 	if beat != nil {
-		beat.lastBeat.Store(now)
-		c.heartbeat(beat)
+		c.tellUna(beat, now)
 	}
 	c.mu.Unlock()
 	if switched != "" {
@@ -636,9 +669,8 @@ func (c *CarrierConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if len(p) > MaxPacketSize {
 		return len(p), nil
 	}
-	if c.noteSent(p) {
-		c.recent.put(p, time.Now().UnixNano())
-	}
+	c.noteSent(p)
+	c.recent.put(p, time.Now().UnixNano())
 	buf := getBuf(len(p))
 	copy(buf, p) // KCP reuses p as soon as we return
 	if k := c.primary.Load(); k != nil {
